@@ -1,0 +1,35 @@
+# Two commands on a fresh machine (python3 and pip only): `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: demo test lint ui install clean
+
+$(BIN)/mlcost: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e .
+	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	@touch $(BIN)/mlcost
+
+install: $(BIN)/mlcost
+
+demo: $(BIN)/mlcost
+	$(BIN)/mlcost demo
+
+test: $(BIN)/mlcost
+	$(BIN)/ruff check mlcost_pipeline mlcost_pipeline_tests
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/mlcost
+	$(BIN)/ruff check mlcost_pipeline mlcost_pipeline_tests
+
+# The Dagster UI on 127.0.0.1:3000 (`dg dev -w workspace.yaml` works too).
+ui: $(BIN)/mlcost
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf warehouse .dagster_home

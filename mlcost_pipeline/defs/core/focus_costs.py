@@ -1,0 +1,59 @@
+"""core.focus_costs: every source normalized into one FOCUS 1.2 table, a window of UTC days at a time."""
+
+import dagster as dg
+
+from mlcost_pipeline.defs.metadata import preview, totals_by, window_metadata
+from mlcost_pipeline.defs.partitions import daily_partitions, partition_window, single_run_backfill
+from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
+from mlcost_pipeline.normalize.build_focus_costs import build_focus_costs
+from mlcost_pipeline.warehouse.invariants import disallowed_values, duplicate_line_ids
+from mlcost_pipeline.warehouse.partition_writes import replace_window
+
+UNIQUE_LINE_ID_CHECK = "focus_costs__unique_line_id"
+ALLOWED_VALUES_CHECK = "focus_costs__allowed_values"
+
+
+@dg.asset(
+    key=["core", "focus_costs"],
+    deps=[["raw", "aws_cost_explorer"], ["raw", "gcp_billing_export"], ["raw", "azure_cost_management"],
+          ["raw", "focus_export_files"]],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run_backfill,
+    group_name="core",
+    kinds={"duckdb", "polars"},
+    check_specs=[
+        dg.AssetCheckSpec(UNIQUE_LINE_ID_CHECK, asset=["core", "focus_costs"], blocking=True,
+                          description="x_LineId is unique: no charge is counted twice."),
+        dg.AssetCheckSpec(ALLOWED_VALUES_CHECK, asset=["core", "focus_costs"], blocking=True,
+                          description="ChargeCategory and BillingCurrency hold allowed values."),
+    ],
+)  # fmt: skip
+def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Normalized charges from AWS Cost Explorer, the GCP billing export, Azure Cost Management and FOCUS exports.
+
+    Grain: one row per charge and UTC day (x_ChargeDate). Key: x_LineId, stable across reruns. Money columns are
+    DECIMAL(38,12) in BillingCurrency; allocation uses EffectiveCost.
+    """
+    start, end = partition_window(context)
+    with warehouse.writer() as con:
+        frame = build_focus_costs(con, start, end)
+        n = replace_window(con, "core.focus_costs", "x_ChargeDate", start, end, frame)
+        dupes = duplicate_line_ids(con, start, end)
+        bad = disallowed_values(con, start, end)
+        by_provider = totals_by(
+            con, "core.focus_costs", "x_ChargeDate", "EffectiveCost", "ProviderName", start, end
+        )
+    return dg.MaterializeResult(
+        metadata={
+            **window_metadata(start, end, n),
+            "effective_cost_by_provider": dg.MetadataValue.json(by_provider),
+            "preview": preview(frame.select("x_ChargeDate", "ProviderName", "ServiceName", "SubAccountId",
+                                            "BillingCurrency", "EffectiveCost", "Tags")),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name=UNIQUE_LINE_ID_CHECK, passed=dupes == 0,
+                                severity=dg.AssetCheckSeverity.ERROR, metadata={"duplicates": dupes}),
+            dg.AssetCheckResult(check_name=ALLOWED_VALUES_CHECK, passed=bad == 0,
+                                severity=dg.AssetCheckSeverity.ERROR, metadata={"violations": bad}),
+        ],
+    )  # fmt: skip

@@ -5,13 +5,15 @@ ChargePeriodStart falls in [start, end). Key: x_LineId = md5 over ('focus_export
 extensions, every FOCUS column value after parsing), with `-<n>` appended to the n-th exact duplicate (by file
 order, then row order); it does not depend on the file's folder or format, so a CSV and its Parquet copy agree.
 
-Reading rules (everything runs in DuckDB SQL; Python only assembles the statement):
+Reading rules (parsing, checks and hashing run in DuckDB SQL, one statement per file; polars only adds the
+duplicate suffix; row order of the result is not significant):
 - CSV is read with `all_varchar` so nothing is inferred; '', 'null' and 'NULL' are nulls (the FOCUS spec's
   own examples write `null`). Parquet keeps its types: numbers, TIMESTAMP[TZ], DATE, MAP/STRUCT Tags.
 - Column names match case-insensitively. Pre-1.0 names map to 1.2: Provider, Publisher, InvoiceIssuer,
   UsageQuantity/UsageUnit -> Consumed*, AmortizedCost -> EffectiveCost, ChargeType -> ChargeCategory,
   Region -> RegionId. x_ columns of our contract (x_ResourceGroupName, x_CurrencyConversionRate) are kept;
   any other provider column (x_*, oci_*, ...) is ignored.
+- Every row of a file is checked, also rows outside the window: a broken file fails whole, naming file and row.
 - Money and quantities are parsed exactly as DECIMAL(38,12) (rounded beyond 12 decimals); a value that does not
   parse is an error naming the file, the row and the column, never a null.
 - Timestamps: 'Z', '+00:00' or another offset are converted to UTC; no offset means UTC. BillingPeriodEnd that
@@ -150,13 +152,14 @@ def _problems(parsed: dict[str, str | None], present: set[str]) -> str:
         checks.append((f"{raw or _q(name)} IS NULL", f"{name}: mandatory value is empty"))
     allowed = ", ".join(f"'{c}'" for c in CHARGE_CATEGORIES)
     checks.append((f'"ChargeCategory" NOT IN ({allowed})', f"ChargeCategory: not one of {', '.join(CHARGE_CATEGORIES)}"))
+    # CASE, not AND: DuckDB may evaluate both sides of an AND, and json_type() fails on malformed JSON.
     if "Tags" in present:
-        checks.append(("\"Tags\" IS NOT NULL AND NOT (json_valid(\"Tags\") AND json_type(\"Tags\") = 'OBJECT' "
-                       "AND NOT list_has_any(json_type(\"Tags\", '$.*'), ['OBJECT', 'ARRAY']))",
+        checks.append(("CASE WHEN NOT json_valid(\"Tags\") THEN true WHEN json_type(\"Tags\") <> 'OBJECT' THEN true "
+                       "ELSE list_has_any(json_type(\"Tags\", '$.*'), ['OBJECT', 'ARRAY']) END",
                        "Tags: not a flat JSON object"))
     if "SkuPriceDetails" in present:
-        checks.append(("\"SkuPriceDetails\" IS NOT NULL AND NOT (json_valid(\"SkuPriceDetails\") AND "
-                       "json_type(\"SkuPriceDetails\") = 'OBJECT')", "SkuPriceDetails: not a JSON object"))
+        checks.append(("CASE WHEN NOT json_valid(\"SkuPriceDetails\") THEN true "
+                       "ELSE json_type(\"SkuPriceDetails\") <> 'OBJECT' END", "SkuPriceDetails: not a JSON object"))
     return "concat_ws('; ', " + ", ".join(f"CASE WHEN {cond} THEN '{msg}' END" for cond, msg in checks) + ")"
 
 
@@ -232,9 +235,9 @@ def read_focus_export(
     `defaults` gives constants for text columns a partial file does not carry (e.g. BillingCurrency).
     """
     defaults = dict(defaults or {})
-    bad = [c for c in defaults if TARGETS.get(c) != "VARCHAR"]
-    if bad:
-        raise ValueError(f"defaults only apply to text columns of the contract, not {bad}")
+    not_text = [c for c in defaults if TARGETS.get(c) != "VARCHAR"]
+    if not_text:
+        raise ValueError(f"defaults only apply to text columns of the contract, not {not_text}")
     ingested = ingested_at.astimezone(UTC).replace(tzinfo=None) if ingested_at.tzinfo else ingested_at
     window = {"start": datetime.combine(start, time()), "end": datetime.combine(end, time())}
     cur = con.cursor()  # our own session: the settings below never leak into the caller's connection

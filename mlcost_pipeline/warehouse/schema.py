@@ -1,0 +1,38 @@
+"""The warehouse layout: schemas raw, core and marts, and the tables Python assets write.
+
+Tables built from dbt_like_sql/ are created by the SQL runner; the tables here are the contracts in DESIGN.md §3.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from mlcost_pipeline.allocation.allocated_schema import create_table_sql as allocated_ddl
+from mlcost_pipeline.normalize import mlflow_records
+from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_ddl
+from mlcost_pipeline.warehouse.raw_landing import (
+    FOCUS_MANIFEST_COLUMNS,
+    FOCUS_MANIFEST_TABLE,
+    RAW_COLUMNS,
+    RAW_TABLES,
+)
+
+SCHEMAS = ("raw", "core", "marts")
+
+
+def _ddl(table: str, columns: list[tuple[str, str]]) -> str:
+    cols = ", ".join(f'"{c}" {t}' for c, t in columns)
+    return f"CREATE TABLE IF NOT EXISTS {table} ({cols})"
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for table in RAW_TABLES:
+        con.execute(_ddl(table, RAW_COLUMNS))
+    con.execute(_ddl("raw.mlflow_model_versions", [c for c in RAW_COLUMNS if c[0] != "x_ChargeDate"]))
+    con.execute(_ddl(FOCUS_MANIFEST_TABLE, FOCUS_MANIFEST_COLUMNS))
+    con.execute(focus_ddl("core.focus_costs"))
+    con.execute(allocated_ddl("core.allocated_costs"))
+    con.execute(mlflow_records.ml_runs_create_table_sql("core.ml_runs"))
+    con.execute(mlflow_records.ml_model_versions_create_table_sql("core.ml_model_versions"))

@@ -1,4 +1,4 @@
-"""The `mlcost` command: demo, materialize (a date range, end inclusive)."""
+"""The `mlcost` command: demo, materialize (a date range, end inclusive), explain, validate-rules."""
 
 from __future__ import annotations
 
@@ -57,6 +57,10 @@ def materialize_range(start: date, end_inclusive: date, verbose: bool = False) -
     for ev in result.get_asset_check_evaluations():
         status = "ok" if ev.passed else f"FAILED ({ev.severity.value})"
         print(f"  check  {ev.asset_key.to_user_string()}:{ev.check_name} {status}", flush=True)
+    if result.success:  # BI tools read the snapshot, never the warehouse a run is writing (docs/bi.md)
+        from mlcost_pipeline.warehouse.snapshot import publish_bi_snapshot
+
+        print("  " + publish_bi_snapshot(settings.warehouse_path, run_id=result.run_id).summary(), flush=True)
     return result.success
 
 
@@ -87,7 +91,21 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--end", type=_day, required=True)
     for p in (demo, mat):
         p.add_argument("-v", "--verbose", action="store_true", help="show Dagster's event log")
+    exp = sub.add_parser("explain", help="the charges, rules and ratios behind a project's cost on a day")
+    exp.add_argument("--project", required=True)
+    exp.add_argument("--date", type=_day, required=True, help="UTC day, YYYY-MM-DD")
+    exp.add_argument("--model", help="only the pieces of this model")
+    exp.add_argument("--json", action="store_true", help="an object with `total` and `parts` (money as strings)")
+    val = sub.add_parser("validate-rules", help="check an allocation rules file; exit 1 with the error if invalid")
+    val.add_argument("file", nargs="?", type=Path, help="default: MLCOST_RULES or rules/allocation.yaml")
     args = parser.parse_args(argv)
+
+    if args.command in ("explain", "validate-rules"):
+        from mlcost_pipeline.allocation.commands import explain_command, validate_rules
+
+        if args.command == "validate-rules":
+            return validate_rules(args.file)
+        return explain_command(args.project, args.date, args.model, args.json)
 
     if args.command == "demo":
         os.environ.setdefault("MLCOST_SOURCES", "sample")

@@ -6,11 +6,62 @@ Credentials are never read here: each SDK finds its own through its standard cha
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ALL_SOURCES = ("aws", "gcp", "azure", "focus", "mlflow")
 SAMPLE = "sample"
+DEFAULT_AWS_METRICS = ("UnblendedCost", "AmortizedCost", "NetAmortizedCost", "UsageQuantity")
+
+
+def _csv(raw: str | None) -> tuple[str, ...]:
+    return tuple(s.strip() for s in (raw or "").split(",") if s.strip())
+
+
+def _flag(raw: str | None, default: bool) -> bool:
+    if raw is None or not raw.strip():
+        return default
+    if raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a true/false value: {raw!r}")
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    """Where the live sources are and how hard they may be asked (docs/connectors.md lists each variable).
+
+    Endpoint overrides exist for VPC endpoints, sovereign clouds and proxies, and point tests at local stand-ins.
+    """
+
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    aws_accounts: tuple[str, ...] = ()  # empty: one query series for the whole organization
+    aws_payer_account: str | None = None
+    aws_tag_key: str = "Project"
+    aws_group_by: tuple[str, ...] = ()  # "TAG:<key>" / "DIMENSION:<name>"; empty: TAG:<tag key>, DIMENSION:SERVICE
+    aws_metrics: tuple[str, ...] = DEFAULT_AWS_METRICS
+    aws_max_requests: int = 500
+    aws_max_attempts: int = 10
+    gcp_billing_table: str | None = None
+    gcp_export_kind: str = "auto"  # standard | detailed | auto (from the table name)
+    gcp_query_project: str | None = None
+    gcp_query_location: str | None = None
+    gcp_max_bytes_billed: int | None = None
+    gcp_list_prices: bool = True
+    bigquery_api_endpoint: str | None = None
+    cloud_billing_api_endpoint: str | None = None
+    azure_scopes: tuple[str, ...] = ()
+    azure_base_url: str = "https://management.azure.com"
+    azure_ca_bundle: str | None = None
+    azure_credential_scope: str = "https://management.azure.com/.default"
+    azure_tag_key: str = "Project"
+    azure_max_retries: int = 6
+    azure_max_wait_seconds: float = 300.0
+    focus_paths: tuple[str, ...] = ()
+    focus_cache_dir: Path = Path("warehouse/focus_cache")
+    mlflow_tracking_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -22,6 +73,7 @@ class Settings:
     restatement_days: int
     sample_dir: Path
     partitions_start: str
+    connectors: ConnectorSettings = field(default_factory=ConnectorSettings)
 
     @property
     def warehouse_dir(self) -> Path:
@@ -60,4 +112,56 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         restatement_days=int(env.get("MLCOST_RESTATEMENT_DAYS", "3")),
         sample_dir=Path(env.get("MLCOST_SAMPLE_DIR", str(warehouse.parent / "samples"))),
         partitions_start=env.get("MLCOST_PARTITIONS_START", "2025-01-01"),
+        connectors=load_connector_settings(env, warehouse.parent),
+    )
+
+
+def _positive_int(env: dict[str, str], name: str, default: int | None) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: not an integer: {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name}: must be positive, got {value}")
+    return value
+
+
+def load_connector_settings(env: dict[str, str], warehouse_dir: Path) -> ConnectorSettings:
+    def opt(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
+
+    kind = (opt("MLCOST_GCP_EXPORT_KIND") or "auto").lower()
+    if kind not in ("auto", "standard", "detailed"):
+        raise ValueError(f"MLCOST_GCP_EXPORT_KIND: expected standard, detailed or auto, got {kind!r}")
+    return ConnectorSettings(
+        aws_endpoint_url=opt("MLCOST_AWS_ENDPOINT_URL"),
+        aws_region=opt("MLCOST_AWS_REGION") or "us-east-1",
+        aws_accounts=_csv(env.get("MLCOST_AWS_ACCOUNTS")),
+        aws_payer_account=opt("MLCOST_AWS_PAYER_ACCOUNT"),
+        aws_tag_key=opt("MLCOST_AWS_TAG_KEY") or "Project",
+        aws_group_by=_csv(env.get("MLCOST_AWS_GROUP_BY")),
+        aws_metrics=_csv(env.get("MLCOST_AWS_METRICS")) or DEFAULT_AWS_METRICS,
+        aws_max_requests=_positive_int(env, "MLCOST_AWS_MAX_REQUESTS", 500),
+        aws_max_attempts=_positive_int(env, "MLCOST_AWS_MAX_ATTEMPTS", 10),
+        gcp_billing_table=opt("MLCOST_GCP_BILLING_TABLE"),
+        gcp_export_kind=kind,
+        gcp_query_project=opt("MLCOST_GCP_QUERY_PROJECT"),
+        gcp_query_location=opt("MLCOST_GCP_QUERY_LOCATION"),
+        gcp_max_bytes_billed=_positive_int(env, "MLCOST_GCP_MAX_BYTES_BILLED", None),
+        gcp_list_prices=_flag(env.get("MLCOST_GCP_LIST_PRICES"), True),
+        bigquery_api_endpoint=opt("MLCOST_BIGQUERY_API_ENDPOINT"),
+        cloud_billing_api_endpoint=opt("MLCOST_CLOUD_BILLING_API_ENDPOINT"),
+        azure_scopes=_csv(env.get("MLCOST_AZURE_SCOPES")),
+        azure_base_url=opt("MLCOST_AZURE_BASE_URL") or "https://management.azure.com",
+        azure_ca_bundle=opt("MLCOST_AZURE_CA_BUNDLE"),
+        azure_credential_scope=opt("MLCOST_AZURE_CREDENTIAL_SCOPE") or "https://management.azure.com/.default",
+        azure_tag_key=opt("MLCOST_AZURE_TAG_KEY") or "Project",
+        azure_max_retries=_positive_int(env, "MLCOST_AZURE_MAX_RETRIES", 6),
+        azure_max_wait_seconds=float(opt("MLCOST_AZURE_MAX_WAIT_SECONDS") or 300),
+        focus_paths=_csv(env.get("MLCOST_FOCUS_PATH")),
+        focus_cache_dir=Path(opt("MLCOST_FOCUS_CACHE_DIR") or warehouse_dir / "focus_cache"),
+        mlflow_tracking_uri=opt("MLFLOW_TRACKING_URI"),
     )

@@ -261,3 +261,21 @@ def test_focus_export_leaves_the_callers_connection_as_it_was(tmp_path, con):
 def test_focus_export_no_files_gives_the_empty_contract(con):
     df = read_focus_export(con, [], DAY, date(2026, 11, 2), INGESTED)
     assert df.height == 0 and df.columns == COLUMN_NAMES
+
+
+def test_focus_export_refuses_an_infinite_timestamp(tmp_path):
+    """Found by the fuzzer: DuckDB parses 'infinity' as a timestamp; a charge period never is one."""
+    import io
+
+    from mlcost_pipeline.sources.sample.focus_export import focus_csv
+
+    day = date(2026, 11, 1)
+    rows = list(csv.DictReader(io.StringIO(focus_csv(day).decode())))
+    rows[0]["BillingPeriodEnd"] = "infinity"
+    path = tmp_path / "inf.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with duckdb.connect() as con, pytest.raises(NormalizationError, match=r"row 1: BillingPeriodEnd: cannot parse"):
+        read_focus_export(con, [str(path)], day, date(2026, 11, 2), datetime(2026, 11, 2))

@@ -7,11 +7,15 @@ import dagster as dg
 import duckdb
 import pytest
 
+from mlcost_pipeline.allocation.explain import explain
+from mlcost_pipeline.allocation.rules import RulesError
 from mlcost_pipeline.definitions import build_definitions
 from mlcost_pipeline.run_range import run_range
 from mlcost_pipeline.settings import load_settings
+from mlcost_pipeline.warehouse.invariants import conservation_violations, split_violations
 
-START, END = date(2026, 10, 30), date(2026, 11, 2)  # crosses a month boundary; END inclusive
+START, END = date(2026, 10, 29), date(2026, 11, 2)  # crosses a month boundary; END inclusive
+# 2026-10-29 has three runs on dedicated Azure VMs the sample bills: direct run cost.
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +96,66 @@ def test_pipeline_checks_pass(warehouse):
 def test_pipeline_second_run_changes_nothing(warehouse):
     path, _, totals_after_first = warehouse
     assert _totals(path) == totals_after_first
+
+
+# --- allocation: what DESIGN.md §4/§5 promise on the demo ----------------------------------------------------------
+
+
+def test_pipeline_conserves_every_day_with_idle_and_unallocated_visible(warehouse):
+    path, first, _ = warehouse
+    days = [START + timedelta(days=i) for i in range((END - START).days + 1)]
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert conservation_violations(con, START, END + timedelta(days=1)) == []
+        assert split_violations(con, START, END + timedelta(days=1)) == (0, [])
+    per_day = {c.partition: c.passed for c in first.get_asset_check_evaluations()
+               if c.check_name == "allocated_costs__conserves_effective_cost"}  # fmt: skip
+    assert all(per_day.values()) and per_day
+    rows = _q(path, "SELECT project, charge_date, sum(amount_reporting) FROM core.allocated_costs "
+                    "WHERE project IN ('__idle__', '__unallocated__') GROUP BY ALL")  # fmt: skip
+    for special in ("__idle__", "__unallocated__"):
+        amounts = {d: a for p, d, a in rows if p == special}
+        assert set(amounts) == set(days) and all(a > 0 for a in amounts.values()), special
+    methods = {m for (m,) in _q(path, "SELECT DISTINCT method FROM core.allocated_costs")}
+    assert methods >= {"tag", "fallback", "even", "fixed", "proportional_cost", "proportional_usage", "unallocated"}
+
+
+def test_pipeline_explain_equals_the_mart_exactly(warehouse):
+    path, _, _ = warehouse
+    with duckdb.connect(str(path), read_only=True) as con:
+        for project, day in (("churn", date(2026, 11, 1)), ("search-ranking", date(2026, 10, 30))):
+            result = explain(con, project, day)
+            mart = con.execute(
+                "SELECT sum(amount_reporting), list(DISTINCT billing_currency ORDER BY billing_currency) "
+                "FROM marts.cost_per_project_daily WHERE project = $p AND charge_date = $d", {"p": project, "d": day}
+            ).fetchall()[0]  # fmt: skip
+            assert Decimal(result["total"]) == mart[0] and mart[0] > 0
+            assert sorted(result["total_by_billing_currency"]) == mart[1] == ["EUR", "USD"]
+            assert sum(Decimal(p["amount_reporting"]) for p in result["parts"]) == mart[0]
+            assert {r["rule_id"] for r in result["rules"]} >= {"tag:project", "pool:tax"}
+        modelled = explain(con, "recsys", date(2026, 11, 1), "recsys-two-tower")
+        model_mart = con.execute("SELECT sum(amount_reporting) FROM marts.cost_per_model_daily WHERE project = 'recsys' "
+                                 "AND model = 'recsys-two-tower' AND charge_date = '2026-11-01'").fetchall()[0][0]
+        assert Decimal(modelled["total"]) == model_mart
+
+
+def test_pipeline_costs_runs_direct_pool_share_and_estimate(warehouse):
+    path, _, _ = warehouse
+    sources = dict(_q(path, "SELECT cost_source, count(*) FROM core.ml_run_costs GROUP BY ALL"))
+    assert set(sources) == {"direct", "pool_share", "estimate"}
+    assert _q(path, "SELECT count(*) FROM core.ml_run_costs WHERE is_estimate <> (cost_source = 'estimate')") == [(0,)]
+    billed = _q(path, "SELECT sum(amount_reporting) FROM core.ml_run_costs WHERE NOT is_estimate")
+    assert billed == _q(path, "SELECT sum(amount_reporting) FROM core.allocated_costs WHERE run_id IS NOT NULL")
+
+
+def test_pipeline_invalid_rules_file_stops_with_one_line_naming_the_field(tmp_path, monkeypatch):
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("version: 2\ndimensions:\n  project: {tag_keys: [project]}\npools:\n  - id: x\n"
+                   "    select: {services: [A]}\n    method: fixed\n    targets: [{project: a, weight: 60}]\n")
+    monkeypatch.setenv("MLCOST_RULES", str(bad))
+    # try/except, not pytest.raises: a kept traceback would pin Dagster's and DuckDB's objects until shutdown
+    message = None
+    try:
+        build_definitions(load_settings({"MLCOST_WAREHOUSE_PATH": str(tmp_path / "w.duckdb")}))
+    except RulesError as exc:
+        message = str(exc)
+    assert message == f"{bad}: pools.0.targets: fixed weights sum to 60, not 100"

@@ -227,7 +227,8 @@ def test_marts_materialize_hand_computed_rows_and_totals(sql_defs, warehouse):
         (D1, "churn", "GCP", "USD", Decimal("0.333333333333"), Decimal("0"), 1),
         (D1, "fraud", "GCP", "USD", Decimal("0.333333333334"), Decimal("0"), 1),
     ]
-    model_rows = _rows(warehouse, "SELECT * FROM marts.cost_per_model_daily ORDER BY ALL")
+    model_rows = _rows(warehouse, "SELECT charge_date, model, project, billing_currency, amount, line_count "
+                                  "FROM marts.cost_per_model_daily ORDER BY ALL")
     assert model_rows == [
         (D1, "churn-xgb", "churn", "USD", Decimal("10.000000000001"), 1),
         (D1, "fraud-gbm", "fraud", "USD", Decimal("0.333333333334"), 1),

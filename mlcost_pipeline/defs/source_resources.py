@@ -1,7 +1,10 @@
 """One resource per external system. `mode` is `sample` (the embedded default), `live`, or `off`.
 
 Sample mode runs the same extraction loop against generators that answer in the provider's native shape, so the
-demo exercises the production normalize/allocate/mart code. No client is created before `pull` is called.
+demo exercises the production normalize/allocate/mart code. Live mode wraps the real client library; credentials
+come only from each SDK's own chain (AWS profile/role, Google ADC, DefaultAzureCredential), never from here.
+No client is created before `pull` is called. Every pull is checked (landing_checks) before it is returned, so a
+bad answer fails the partition and the raw table keeps its previous data.
 """
 
 from __future__ import annotations
@@ -12,9 +15,15 @@ from pathlib import Path
 import dagster as dg
 
 from mlcost_pipeline.defs.partitions import days_in
+from mlcost_pipeline.sources.landing_checks import SourceDataError, check_records, window_label
 from mlcost_pipeline.sources.sample import org
 
 Records = list[tuple[date, dict]]
+
+
+def _info(log, message: str) -> None:
+    if log:
+        log.info(message)
 
 
 class SourceResource(dg.ConfigurableResource):
@@ -32,11 +41,14 @@ class SourceResource(dg.ConfigurableResource):
 class AwsCostExplorerResource(SourceResource):
     """AWS Cost Explorer GetCostAndUsage, one query series per linked account (see sources/aws_cost_explorer)."""
 
-    accounts: list[str] = list(org.AWS_ACCOUNTS)
+    accounts: list[str] = list(org.AWS_ACCOUNTS)  # empty: one series for the whole organization
     tag_key: str = "Project"
+    group_by: list[str] = []  # "TYPE:Key"; empty: TAG:<tag_key>, DIMENSION:SERVICE
+    metrics: list[str] = ["UnblendedCost", "AmortizedCost", "NetAmortizedCost", "UsageQuantity"]
     endpoint_url: str | None = None
     region: str = "us-east-1"
     max_requests: int = 500
+    max_attempts: int = 10
     payer_account: str | None = None  # Cost Explorer answers do not name the payer; it is recorded with each page
 
     def _client(self):
@@ -47,66 +59,165 @@ class AwsCostExplorerResource(SourceResource):
         import boto3
         from botocore.config import Config
 
+        # Adaptive mode rate-limits the client itself after throttling (LimitExceededException), then retries.
         return boto3.client(
             "ce",
             region_name=self.region,
             endpoint_url=self.endpoint_url,
-            config=Config(retries={"mode": "adaptive", "max_attempts": 10}),
+            config=Config(retries={"mode": "adaptive", "max_attempts": self.max_attempts}),
         )
 
     def pull(self, start: date, end: date, log=None) -> Records:
-        from mlcost_pipeline.sources.aws_cost_explorer import fetch_cost_and_usage
+        from mlcost_pipeline.normalize.aws_cost_explorer import normalize_cost_explorer
+        from mlcost_pipeline.sources.aws_cost_explorer import SOURCE, fetch_cost_and_usage, parse_group_by
 
         pulled = fetch_cost_and_usage(
-            self._client(), start, end, accounts=self.accounts, tag_key=self.tag_key, max_requests=self.max_requests
+            self._client(), start, end, accounts=self.accounts, group_by=parse_group_by(self.group_by, self.tag_key),
+            metrics=self.metrics, max_requests=self.max_requests,
         )
-        if log:
-            log.info(f"Cost Explorer: {pulled.requests} request(s) for [{start}, {end})")
+        _info(log, f"Cost Explorer: {pulled.requests} GetCostAndUsage request(s) for [{start}, {end}) "
+                   f"(~${pulled.requests * 0.01:.2f}; cap MLCOST_AWS_MAX_REQUESTS={self.max_requests})")
+        if pulled.estimated_days:
+            _info(log, f"Cost Explorer: {len(pulled.estimated_days)} day(s) still Estimated, re-pulled by the "
+                       f"restatement window: {', '.join(map(str, pulled.estimated_days))}")
         if self.payer_account:
             for _, payload in pulled.records:
                 payload["billing_account_id"] = self.payer_account
+        check_records(SOURCE, pulled.records, start, end, normalize_cost_explorer)
         return pulled.records
 
 
 class GcpBillingExportResource(SourceResource):
-    """The BigQuery billing export (standard usage cost table)."""
+    """The BigQuery billing export (standard or detailed), aggregated per day inside BigQuery."""
+
+    table: str | None = None  # project.dataset.gcp_billing_export_[resource_]v1_<ACCOUNT>
+    export_kind: str = "auto"
+    query_project: str | None = None
+    query_location: str | None = None
+    max_bytes_billed: int | None = None
+    list_prices: bool = True
+    bigquery_api_endpoint: str | None = None
+    cloud_billing_api_endpoint: str | None = None
 
     def pull(self, start: date, end: date, log=None) -> Records:
-        if self.mode != "sample":
-            raise NotImplementedError("live GCP billing export extraction is not implemented yet")
-        from mlcost_pipeline.sources.sample.gcp_billing_export import export_rows
+        from mlcost_pipeline.normalize.gcp_billing_export import normalize_billing_export
+        from mlcost_pipeline.sources.gcp_billing_export import SOURCE
 
-        return [(day, row) for day in days_in(start, end) for row in export_rows(day)]
+        if self.mode == "sample":
+            from mlcost_pipeline.sources.sample.gcp_billing_export import export_rows
+
+            records = [(day, row) for day in days_in(start, end) for row in export_rows(day)]
+        else:
+            records = self._pull_live(start, end, log)
+        check_records(SOURCE, records, start, end, normalize_billing_export)
+        return records
+
+    def _pull_live(self, start: date, end: date, log) -> Records:
+        from google.api_core.client_options import ClientOptions
+        from google.cloud import bigquery
+
+        from mlcost_pipeline.sources.gcp_billing_export import (
+            describe_table,
+            fetch_billing_export,
+            parse_table,
+        )
+
+        if not self.table:
+            raise ValueError("gcp_billing_export: live mode needs MLCOST_GCP_BILLING_TABLE (project.dataset.table)")
+        options = ClientOptions(api_endpoint=self.bigquery_api_endpoint) if self.bigquery_api_endpoint else None
+        client = bigquery.Client(project=self.query_project or parse_table(self.table)[0], client_options=options)
+        try:
+            table = describe_table(client, self.table, self.export_kind)
+        except ValueError as exc:
+            raise SourceDataError(f"gcp_billing_export {window_label(start, end)}: {exc}") from exc
+        pulled = fetch_billing_export(client, table, start, end, max_bytes_billed=self.max_bytes_billed,
+                                      location=self.query_location)  # fmt: skip
+        _info(log, f"GCP billing export ({table.kind}): {len(pulled.records)} aggregated row(s) from "
+                   f"{pulled.export_rows} export row(s) for [{start}, {end}); {pulled.bytes_processed:,} bytes processed")
+        payloads = [p for _, p in pulled.records]
+        if payloads:
+            self._enrich(payloads, log)
+        return pulled.records
+
+    def _enrich(self, payloads: list[dict], log) -> None:
+        """Account names and catalog list prices: nice to have, so a refusal (403, API off) is logged, not fatal."""
+        from google.api_core.exceptions import GoogleAPICallError
+
+        from mlcost_pipeline.sources import gcp_cloud_billing as billing
+
+        billing_client, catalog_client = billing.make_billing_clients(self.cloud_billing_api_endpoint)
+        names: dict[str, str | None] = {}
+        for account in sorted({str(p["billing_account_id"]) for p in payloads if p.get("billing_account_id")}):
+            try:
+                names[account] = billing.billing_account_name(billing_client, account)
+            except GoogleAPICallError as exc:
+                if log:
+                    log.warning(f"Cloud Billing: no name for billing account {account}: {type(exc).__name__}")
+        for p in payloads:
+            p["billing_account_name"] = names.get(str(p.get("billing_account_id")))
+        if self.list_prices:
+            try:
+                billing.fill_list_costs(payloads, catalog_client, log=log.info if log else None)
+            except GoogleAPICallError as exc:
+                if log:
+                    log.warning(f"Cloud Billing Catalog: list prices not filled: {type(exc).__name__}")
 
 
 class AzureCostManagementResource(SourceResource):
     """Azure Cost Management Query API, ActualCost and AmortizedCost, for each configured scope."""
 
     scopes: list[str] = [f"/subscriptions/{s}" for s in org.AZURE_SUBSCRIPTIONS]
+    tag_key: str = "Project"
+    base_url: str = "https://management.azure.com"
+    ca_bundle: str | None = None
+    credential_scope: str = "https://management.azure.com/.default"
+    max_retries: int = 6
+    max_wait_seconds: float = 300.0
 
     def pull(self, start: date, end: date, log=None) -> Records:
-        if self.mode != "sample":
-            raise NotImplementedError("live Azure Cost Management extraction is not implemented yet")
-        from mlcost_pipeline.sources.azure_cost_management import fetch_cost_query
-        from mlcost_pipeline.sources.sample.azure_cost_management import SampleCostQuery
+        from mlcost_pipeline.normalize.azure_cost_management import normalize_cost_query
+        from mlcost_pipeline.sources.azure_cost_management import SOURCE, fetch_cost_query, grouping_for
 
-        query = SampleCostQuery()
-        return [rec for scope in self.scopes for rec in fetch_cost_query(query, scope, start, end)]
+        if self.mode == "sample":
+            from mlcost_pipeline.sources.sample.azure_cost_management import SampleCostQuery
+
+            query = SampleCostQuery()
+        else:
+            from mlcost_pipeline.sources.azure_query_client import AzureCostQuery, make_cost_management_client
+
+            if not self.scopes:
+                raise ValueError("azure_cost_management: live mode needs MLCOST_AZURE_SCOPES (e.g. /subscriptions/<id>)")
+            client = make_cost_management_client(self.base_url, self.ca_bundle, credential_scope=self.credential_scope)
+            query = AzureCostQuery(client, max_retries=self.max_retries, max_wait_seconds=self.max_wait_seconds,
+                                   log=log.info if log else None)  # fmt: skip
+        grouping = grouping_for(self.tag_key)
+        records = [rec for scope in self.scopes for rec in fetch_cost_query(query, scope, start, end, grouping=grouping)]
+        if self.mode != "sample":
+            _info(log, f"Azure Cost Management: {query.requests} query request(s), {query.retries} retried, "
+                       f"for {len(self.scopes)} scope(s) and [{start}, {end})")
+        check_records(SOURCE, records, start, end, normalize_cost_query)
+        return records
 
 
 class FocusExportResource(SourceResource):
-    """FOCUS export files (CSV, gzip CSV, Parquet) from a folder or glob; the sample writes OCI files."""
+    """FOCUS export files (CSV, gzip CSV, Parquet) from folders, globs or URLs; the sample writes OCI files."""
 
-    path: str = "warehouse/samples"
+    path: str = "warehouse/samples"  # sample mode: where the sample files are written
+    paths: list[str] = []  # live mode: MLCOST_FOCUS_PATH entries
+    cache_dir: str = "warehouse/focus_cache"
 
-    def files(self, start: date, end: date) -> list[tuple[date, Path]]:
+    def files(self, start: date, end: date, log=None) -> list[tuple[date, Path]]:
         """(day, file) pairs: which export file holds each day's charges."""
         if self.mode == "sample":
             from mlcost_pipeline.sources.sample.focus_export import write_focus_export
 
             days = days_in(start, end)
             return list(zip(days, write_focus_export(days, Path(self.path)), strict=True))
-        raise NotImplementedError("live FOCUS export discovery is not implemented yet")
+        from mlcost_pipeline.sources.focus_files import files_by_day, resolve_files
+
+        found = resolve_files(self.paths, Path(self.cache_dir))
+        _info(log, f"FOCUS export: {len(found)} file(s) found under {', '.join(self.paths)}")
+        return files_by_day(found, start, end, log=log.info if log else None)
 
 
 class MlflowTrackingResource(SourceResource):
@@ -117,18 +228,28 @@ class MlflowTrackingResource(SourceResource):
     def _client(self):
         from mlflow.tracking import MlflowClient
 
+        if self.mode != "sample" and not self.tracking_uri:
+            raise ValueError("mlflow: live mode needs MLFLOW_TRACKING_URI")
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     def pull(self, start: date, end: date, log=None) -> Records:
-        from mlcost_pipeline.sources.mlflow_tracking import fetch_runs
+        from mlcost_pipeline.normalize.mlflow_records import normalize_runs
+        from mlcost_pipeline.sources.mlflow_tracking import SOURCE, fetch_runs, runs_ended_in_window
 
         if self.mode == "sample":
             from mlcost_pipeline.sources.sample.mlflow_store import ensure_sample_runs
 
             created = ensure_sample_runs(self.tracking_uri, days_in(start, end))
-            if log and created:
-                log.info(f"sample MLflow store: created {created} run(s)")
-        return fetch_runs(self._client(), start, end)
+            if created:
+                _info(log, f"sample MLflow store: created {created} run(s)")
+        client = self._client()
+        records = fetch_runs(client, start, end)
+        earlier = runs_ended_in_window(client, start, end)
+        if earlier:
+            _info(log, f"MLflow: {len(earlier)} run(s) ended in [{start}, {end}) but started earlier, on "
+                       f"{', '.join(sorted({str(d) for d in earlier}))}: re-materialize those days to refresh them")
+        check_records(SOURCE, records, start, end, normalize_runs)
+        return records
 
     def pull_model_versions(self) -> list[dict]:
         from mlcost_pipeline.sources.mlflow_tracking import fetch_model_versions

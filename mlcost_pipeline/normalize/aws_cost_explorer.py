@@ -24,11 +24,13 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 import polars as pl
 
 from mlcost_pipeline.normalize.focus_schema import (
+    MONEY_LIMIT,
     MONEY_SCALE,
     POLARS_SCHEMA,
     NormalizationError,
     conform,
     line_ids,
+    raises_normalization_error,
     tags_json,
 )
 
@@ -80,6 +82,11 @@ def _decimal(value: object, page: int, where: str) -> Decimal:
         number = Decimal(str(value))
         if not number.is_finite():
             raise InvalidOperation
+    except InvalidOperation as exc:
+        raise _fail(page, where, f"not a number: {value!r}") from exc
+    if abs(number) >= MONEY_LIMIT:
+        raise _fail(page, where, f"beyond the DECIMAL(38,12) range: {value!r}")
+    try:
         return number.quantize(_STEP, rounding=ROUND_HALF_EVEN)
     except InvalidOperation as exc:
         raise _fail(page, where, f"not a number: {value!r}") from exc
@@ -215,6 +222,7 @@ def _page_rows(page: int, payload: object) -> list[dict]:
     return rows
 
 
+@raises_normalization_error(SOURCE)
 def normalize_cost_explorer(
     payloads: list[dict], ingested_at: datetime, *, billing_account_id: str | None = None
 ) -> pl.DataFrame:

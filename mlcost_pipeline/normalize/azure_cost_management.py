@@ -27,11 +27,13 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 import polars as pl
 
 from mlcost_pipeline.normalize.focus_schema import (
+    MONEY_LIMIT,
     MONEY_SCALE,
     POLARS_SCHEMA,
     NormalizationError,
     conform,
     line_ids,
+    raises_normalization_error,
     tags_json,
 )
 
@@ -96,6 +98,11 @@ def _decimal(value: object, page: int, where: str) -> Decimal:
         number = Decimal(str(value))
         if not number.is_finite():
             raise InvalidOperation
+    except InvalidOperation as exc:
+        raise _fail(page, where, f"not a number: {value!r}") from exc
+    if abs(number) >= MONEY_LIMIT:
+        raise _fail(page, where, f"beyond the DECIMAL(38,12) range: {value!r}")
+    try:
         return number.quantize(_STEP, rounding=ROUND_HALF_EVEN)
     except InvalidOperation as exc:
         raise _fail(page, where, f"not a number: {value!r}") from exc
@@ -225,6 +232,7 @@ def _line_key(day: date, scope: str, dims: dict[str, str]) -> tuple:
     return (day, scope, *(_dim(dims, n) or "" for n in named), *others)
 
 
+@raises_normalization_error(SOURCE)
 def normalize_cost_query(
     payloads: list[dict], ingested_at: datetime, *, billing_account_id: str | None = None
 ) -> pl.DataFrame:

@@ -46,6 +46,7 @@ from mlcost_pipeline.normalize.focus_schema import (
     NormalizationError,
     conform,
 )
+from mlcost_pipeline.sources.currencies import ISO_4217
 
 SOURCE = "focus_export"
 LEGACY_NAMES = {
@@ -121,6 +122,8 @@ def _parse(name: str, sql_type: str, src: str, src_type: str) -> str:
             value = (f"CASE WHEN {s} LIKE '%Z' THEN TRY_CAST(rtrim({s}, 'Z') AS TIMESTAMP) "
                      f"WHEN length({s}) > 10 AND regexp_matches({s}, '{_TZ_SUFFIX}') "
                      f"THEN timezone('UTC', TRY_CAST({s} AS TIMESTAMPTZ)) ELSE TRY_CAST({s} AS TIMESTAMP) END")
+        # 'infinity' parses as a timestamp; no charge period is infinite, so it is a value that does not parse.
+        value = f"CASE WHEN isfinite({value}) THEN {value} END"
         if name == "BillingPeriodEnd":  # an inclusive end (date only, or 23:59:59) -> the next midnight
             date_only = "true" if src_type == "DATE" else (f"length(trim({col})) = 10" if is_text else "false")
             value = (f"CASE WHEN {date_only} OR ({value}) - date_trunc('day', {value}) >= INTERVAL '23:59:59' "
@@ -150,6 +153,9 @@ def _problems(parsed: dict[str, str | None], present: set[str]) -> str:
     for name in (c for c in MANDATORY_NOT_NULL if c in present):
         raw = parsed.get(name)
         checks.append((f"{raw or _q(name)} IS NULL", f"{name}: mandatory value is empty"))
+    for period in ("ChargePeriod", "BillingPeriod"):  # an end before its start is a broken row, not a refund
+        if {f"{period}Start", f"{period}End"} <= present:
+            checks.append((f'"{period}End" < "{period}Start"', f"{period}End: before {period}Start"))
     allowed = ", ".join(f"'{c}'" for c in CHARGE_CATEGORIES)
     checks.append((f'"ChargeCategory" NOT IN ({allowed})', f"ChargeCategory: not one of {', '.join(CHARGE_CATEGORIES)}"))
     # CASE, not AND: DuckDB may evaluate both sides of an AND, and json_type() fails on malformed JSON.
@@ -255,6 +261,10 @@ def read_focus_export(
             bad = df.filter(pl.col("__problem") != "").sort("__row")
             if bad.height:
                 raise NormalizationError(f"{SOURCE}: file {path}: row {bad['__row'][0]}: {bad['__problem'][0]}")
+            unknown = df.filter(~pl.col("BillingCurrency").is_in(sorted(ISO_4217))).sort("__row")
+            if unknown.height:
+                raise NormalizationError(f"{SOURCE}: file {path}: row {unknown['__row'][0]}: field BillingCurrency: unknown "
+                                         f"currency {unknown['BillingCurrency'][0]!r} (not an ISO 4217 code)")
             frames.append(df.with_columns(
                 pl.lit(index).alias("__file"),
                 pl.lit(f"focus-{version};sha256={_sha256(path)[:16]}").alias("x_ExportVersion"),

@@ -30,11 +30,13 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from mlcost_pipeline.normalize.focus_schema import (
+    MONEY_LIMIT,
     MONEY_SCALE,
     POLARS_SCHEMA,
     NormalizationError,
     conform,
     line_ids,
+    raises_normalization_error,
     tags_json,
 )
 from mlcost_pipeline.normalize.gcp_service_categories import service_category
@@ -68,6 +70,8 @@ def _decimal(value: object, i: int, field: str, required: bool = False) -> Decim
         raise _fail(i, field, f"not a number: {value!r}") from None
     if not d.is_finite():
         raise _fail(i, field, f"not a finite number: {value!r}")
+    if abs(d) >= MONEY_LIMIT:
+        raise _fail(i, field, f"beyond the DECIMAL(38,12) range: {value!r}")
     return d
 
 
@@ -166,6 +170,8 @@ def _normalize_row(i: int, row: object) -> tuple[dict, tuple]:
         raise _fail(i, "service.description", "missing")
     start = _timestamp(row.get("usage_start_time"), i, "usage_start_time")
     end = _timestamp(row.get("usage_end_time"), i, "usage_end_time")
+    if end < start:
+        raise _fail(i, "usage_end_time", f"{end} is before usage_start_time {start}")
     export_time = _timestamp(row["export_time"], i, "export_time") if row.get("export_time") else None
     period_start, period_end = _billing_period(month)
 
@@ -198,6 +204,7 @@ def _normalize_row(i: int, row: object) -> tuple[dict, tuple]:
         "BillingPeriodStart": period_start,
         "BillingPeriodEnd": period_end,
         "BillingAccountId": str(row["billing_account_id"]),
+        "BillingAccountName": row.get("billing_account_name") or None,  # added by the live connector (Cloud Billing API)
         "BillingAccountType": "Billing Account",
         "SubAccountId": project.get("id"),
         "SubAccountName": project.get("name"),
@@ -232,6 +239,7 @@ def _normalize_row(i: int, row: object) -> tuple[dict, tuple]:
     return out, key
 
 
+@raises_normalization_error(SOURCE)
 def normalize_billing_export(payloads: list[dict], ingested_at: datetime) -> pl.DataFrame:
     """Billing export rows (any order, any window) -> conformed core.focus_costs rows, one per export row."""
     rows, keys = [], []

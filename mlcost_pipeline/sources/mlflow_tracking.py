@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+SOURCE = "mlflow"
 PAGE_SIZE = 1000  # the sqlalchemy store's default; the REST server accepts up to 50,000 runs a page
 _EXPERIMENTS_PER_SEARCH = 100
 
@@ -81,6 +82,30 @@ def fetch_runs(
             out.append((_utc_day(info.start_time), payload))
     out.sort(key=lambda item: (item[1]["start_time_ms"], item[1]["run_id"]))
     return out
+
+
+def runs_ended_in_window(
+    client: MlflowClient, start: date, end: date, *, max_results: int = PAGE_SIZE
+) -> list[date]:
+    """UTC start days of runs that ended in `[start, end)` but started before it (their partition is earlier).
+
+    A run is landed on the day it started; when it ends days later, that earlier day must be re-pulled to see
+    its end time, GPU-hours and final status. The caller reports these days (the restatement window covers them
+    when it is long enough).
+    """
+    from mlflow.entities import ViewType
+
+    ids = sorted(e.experiment_id for e in _paged(lambda tok: client.search_experiments(
+        view_type=ViewType.ACTIVE_ONLY, max_results=max_results, page_token=tok)))  # fmt: skip
+    query = (f"attributes.end_time >= {_epoch_ms(start)} AND attributes.end_time < {_epoch_ms(end)} "
+             f"AND attributes.start_time < {_epoch_ms(start)}")  # fmt: skip
+    days = []
+    for i in range(0, len(ids), _EXPERIMENTS_PER_SEARCH):
+        chunk = ids[i : i + _EXPERIMENTS_PER_SEARCH]
+        for run in _paged(lambda tok, chunk=chunk: client.search_runs(
+                chunk, query, run_view_type=ViewType.ACTIVE_ONLY, max_results=max_results, page_token=tok)):  # fmt: skip
+            days.append(_utc_day(run.info.start_time))
+    return days
 
 
 def fetch_model_versions(client: MlflowClient, *, max_results: int = PAGE_SIZE) -> list[dict]:

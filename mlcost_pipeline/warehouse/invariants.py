@@ -11,6 +11,8 @@ import duckdb
 
 from mlcost_pipeline.normalize.focus_schema import CHARGE_CATEGORIES
 
+COST_BASES = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
+
 
 def duplicate_line_ids(con: duckdb.DuckDBPyConnection, start: date, end: date) -> int:
     return con.execute(
@@ -29,14 +31,20 @@ def disallowed_values(con: duckdb.DuckDBPyConnection, start: date, end: date) ->
     ).fetchall()[0][0]
 
 
+def _basis(basis: str) -> str:
+    if basis not in COST_BASES:
+        raise ValueError(f"unknown cost basis {basis!r}; expected one of {COST_BASES}")
+    return basis
+
+
 def conservation_violations(
-    con: duckdb.DuckDBPyConnection, start: date, end: date
+    con: duckdb.DuckDBPyConnection, start: date, end: date, basis: str = "EffectiveCost"
 ) -> list[tuple[date, str, object, object]]:
-    """(day, currency, charged, allocated) wherever allocated cost differs from EffectiveCost, to the last unit."""
+    """(day, currency, charged, allocated) wherever allocated cost differs from the basis, to the last unit."""
     return con.execute(
-        """
+        f"""
         WITH charged AS (
-            SELECT x_ChargeDate AS day, BillingCurrency AS currency, sum(EffectiveCost) AS charged
+            SELECT x_ChargeDate AS day, BillingCurrency AS currency, sum("{_basis(basis)}") AS charged
             FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end GROUP BY ALL
         ), allocated AS (
             SELECT charge_date AS day, billing_currency AS currency, sum(amount) AS allocated
@@ -46,6 +54,42 @@ def conservation_violations(
         FROM charged FULL OUTER JOIN allocated USING (day, currency)
         WHERE coalesce(charged, 0) <> coalesce(allocated, 0)
         ORDER BY day, currency
-        """,
+        """,  # noqa: S608 (the basis is one of four column names)
         {"start": start, "end": end},
     ).fetchall()
+
+
+def split_violations(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, basis: str = "EffectiveCost", limit: int = 20
+) -> tuple[int, list[tuple[str, str]]]:
+    """Charges whose pieces do not add up: (count, first (x_LineId, problem)).
+
+    Per charge the pieces' amounts must sum to the basis and their ratios to 1, every piece must have a reporting
+    amount, and a charge of positive cost must have no negative piece.
+    """
+    problems = f"""
+        WITH pieces AS (
+            SELECT x_LineId, sum(amount) AS amount, sum(ratio) AS ratio, count(*) AS n,
+                   count(amount_reporting) AS n_reporting, min(amount) AS smallest
+            FROM core.allocated_costs WHERE charge_date >= $start AND charge_date < $end GROUP BY x_LineId
+        ), charges AS (
+            SELECT x_LineId, "{_basis(basis)}" AS charged
+            FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
+        )
+        SELECT x_LineId, CASE
+            WHEN p.x_LineId IS NULL THEN 'charge has no allocated piece'
+            WHEN c.x_LineId IS NULL THEN 'pieces of a charge that is not in core.focus_costs'
+            WHEN p.amount <> c.charged THEN 'pieces sum to ' || p.amount || ', the charge is ' || c.charged
+            WHEN p.ratio <> 1 THEN 'ratios sum to ' || p.ratio || ', not 1'
+            WHEN p.n_reporting < p.n THEN 'a piece has no amount_reporting'
+            WHEN c.charged > 0 AND p.smallest < 0 THEN 'a positive charge has a negative piece'
+            END AS problem
+        FROM pieces AS p FULL OUTER JOIN charges AS c USING (x_LineId)
+    """  # noqa: S608
+    params = {"start": start, "end": end}
+    count = con.execute(f"SELECT count(*) FROM ({problems}) WHERE problem IS NOT NULL", params).fetchall()[0][0]
+    first = con.execute(
+        f"SELECT x_LineId, problem FROM ({problems}) WHERE problem IS NOT NULL ORDER BY x_LineId LIMIT $limit",
+        {**params, "limit": limit},
+    ).fetchall() if count else []  # fmt: skip
+    return count, first

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -13,6 +16,21 @@ from mlcost_pipeline.warehouse.connection import checked_identifier
 
 class PartitionWriteError(RuntimeError):
     pass
+
+
+FAULT_PAUSE_ENV = "MLCOST_FAULT_PAUSE_IN_WRITE"
+
+
+def _fault_pause(table: str) -> None:
+    """Fault-injection hook for tests (docs/reliability.md): `<table>:<file>` holds the write open before COMMIT.
+
+    The process touches `<file>` and sleeps, so a test can kill -9 it with the delete and insert done but not
+    committed. Unset (always, outside that test) it does nothing.
+    """
+    spec = os.environ.get(FAULT_PAUSE_ENV)
+    if spec and spec.partition(":")[0] == table:
+        Path(spec.partition(":")[2]).touch()
+        time.sleep(300)
 
 
 def replace_window(
@@ -46,6 +64,7 @@ def replace_window(
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
             finally:
                 con.unregister("_incoming")
+        _fault_pause(table)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

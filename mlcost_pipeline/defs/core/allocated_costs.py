@@ -2,22 +2,31 @@
 
 import dagster as dg
 
+from mlcost_pipeline.allocation.engine import allocate_window
+from mlcost_pipeline.allocation.explain import reporting_totals
 from mlcost_pipeline.allocation.rules import load_rules
-from mlcost_pipeline.allocation.tag_allocation import allocation_select
 from mlcost_pipeline.defs.metadata import totals_by, window_metadata
 from mlcost_pipeline.defs.partitions import daily_partitions, partition_window, single_run_backfill
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
 from mlcost_pipeline.settings import load_settings
-from mlcost_pipeline.warehouse.invariants import conservation_violations
-from mlcost_pipeline.warehouse.partition_writes import replace_window_sql
+from mlcost_pipeline.warehouse.invariants import conservation_violations, split_violations
 
 CONSERVATION_CHECK = "allocated_costs__conserves_effective_cost"
+PIECES_CHECK = "allocated_costs__pieces_add_up"
+
+
+def allocation_code_version() -> str:
+    """Changes with the rules file, any file it names (rates, driver CSVs), and the reporting currency."""
+    settings = load_settings()
+    rules = load_rules(settings.rules_path)
+    return f"alloc-v2-{rules.fingerprint[:16]}-{settings.reporting_currency}"
 
 
 def build_allocated_costs_asset() -> dg.AssetsDefinition:
-    # The rules file's hash is part of the code version: after a rules change Dagster shows every allocated
-    # partition as stale, and a backfill re-allocates them.
-    rules = load_rules(load_settings().rules_path)
+    # The rules' hash is part of the code version: after a rules change Dagster shows every allocated partition
+    # as stale, and a backfill re-allocates them. An invalid rules file stops the code location from loading.
+    settings = load_settings()
+    rules = load_rules(settings.rules_path)
 
     @dg.asset(
         key=["core", "allocated_costs"],
@@ -26,32 +35,41 @@ def build_allocated_costs_asset() -> dg.AssetsDefinition:
         backfill_policy=single_run_backfill,
         group_name="core",
         kinds={"duckdb", "sql"},
-        code_version=f"alloc-v1-{rules.sha256[:12]}",
-        metadata={"rules_file": rules.source, "rules_sha256": rules.sha256},
+        code_version=allocation_code_version(),
+        metadata={"rules_file": rules.source, "rules_sha256": rules.sha256,
+                  "reporting_currency": settings.reporting_currency},
         check_specs=[
             dg.AssetCheckSpec(CONSERVATION_CHECK, asset=["core", "allocated_costs"], blocking=True,
-                              description="Per day and currency, allocated cost equals EffectiveCost exactly."),
+                              description="Per day and currency, allocated cost equals the cost basis exactly."),
+            dg.AssetCheckSpec(PIECES_CHECK, asset=["core", "allocated_costs"], blocking=True,
+                              description="Per charge, pieces sum to the charge and ratios to 1; no negative share "
+                                          "of a positive charge; every piece has its reporting amount."),
         ],
     )  # fmt: skip
     def allocated_costs(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        """Charges from core.focus_costs with their owner: project, model, and the rule that decided it.
+        """Charges from core.focus_costs with their owner (project, model, team, run) and the rule that decided it.
 
-        Grain: one row per piece of allocated cost (x_LineId, piece). Unowned cost is kept as `__unallocated__`.
+        Grain: one row per piece of allocated cost (x_LineId, piece). Shared pools are split by their rules;
+        unowned cost is kept as `__unallocated__`, paid-but-unused pool capacity as `__idle__`. Amounts in the
+        billing currency and in the reporting currency.
         """
         start, end = partition_window(context)
-        current = load_rules(load_settings().rules_path)
-        sql, params = allocation_select(current, start, end)
+        current_settings = load_settings()
+        current = load_rules(current_settings.rules_path)
+        basis = current.rules.cost_basis
         with warehouse.writer() as con:
-            n = replace_window_sql(con, "core.allocated_costs", "charge_date", start, end, sql, params)
-            violations = conservation_violations(con, start, end)
-            by_project = totals_by(
-                con, "core.allocated_costs", "charge_date", "amount", "project", start, end
-            )
+            result = allocate_window(con, current, start, end, current_settings.reporting_currency)
+            violations = conservation_violations(con, start, end, basis)
+            bad_pieces, first_bad = split_violations(con, start, end, basis)
+            by_project = totals_by(con, "core.allocated_costs", "charge_date", "amount", "project", start, end)
+            reporting = reporting_totals(con, start, end)
         return dg.MaterializeResult(
-            metadata={**window_metadata(start, end, n), "amount_by_project": dg.MetadataValue.json(by_project),
-                      "rules_sha256": current.sha256},
+            metadata={**window_metadata(start, end, result.rows),
+                      "amount_by_project": dg.MetadataValue.json(by_project),
+                      "amount_reporting_by_project": dg.MetadataValue.json(reporting),
+                      "reporting_currency": result.reporting_currency, "rules_sha256": current.sha256},
             check_results=[
                 dg.AssetCheckResult(
                     check_name=CONSERVATION_CHECK,
@@ -59,7 +77,13 @@ def build_allocated_costs_asset() -> dg.AssetsDefinition:
                     severity=dg.AssetCheckSeverity.ERROR,
                     metadata={"violations": dg.MetadataValue.json(
                         [[str(d), c, str(a), str(b)] for d, c, a, b in violations[:20]])},
-                )
+                ),
+                dg.AssetCheckResult(
+                    check_name=PIECES_CHECK,
+                    passed=bad_pieces == 0,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={"charges": bad_pieces, "first": dg.MetadataValue.json([list(x) for x in first_bad])},
+                ),
             ],
         )  # fmt: skip
 

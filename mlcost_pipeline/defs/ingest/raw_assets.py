@@ -11,6 +11,8 @@ from mlcost_pipeline.defs.metadata import window_metadata
 from mlcost_pipeline.defs.partitions import daily_partitions, partition_window, single_run_backfill
 from mlcost_pipeline.defs.source_resources import FocusExportResource, MlflowTrackingResource
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
+from mlcost_pipeline.normalize.native_totals import focus_file_totals, native_totals
+from mlcost_pipeline.observability import log_event
 from mlcost_pipeline.warehouse.partition_writes import replace_window
 from mlcost_pipeline.warehouse.raw_landing import FOCUS_MANIFEST_TABLE, land_records
 
@@ -35,6 +37,11 @@ RAW_SOURCES = (
 )  # fmt: skip
 
 
+def _billed(totals: dict[str, str]) -> dict[str, object]:
+    # What the provider billed, before normalization: compare with core.focus_costs' totals in the UI.
+    return {"billed_cost_by_provider": dg.MetadataValue.json(totals)} if totals else {}
+
+
 def _raw_asset(spec: RawSource) -> dg.AssetsDefinition:
     schema, name = spec.table.split(".")
 
@@ -54,7 +61,11 @@ def _raw_asset(spec: RawSource) -> dg.AssetsDefinition:
         records = source.pull(start, end, log=context.log) if source.enabled else []
         with warehouse.writer() as con:
             n = land_records(con, spec.table, start, end, records, source=source.label)
-        return dg.MaterializeResult(metadata={**window_metadata(start, end, n), "source_mode": source.label})
+        totals = native_totals(spec.table, records)
+        log_event(context.log, "raw_landed", table=spec.table, start=start, end=end, rows=n, source=source.label)
+        return dg.MaterializeResult(
+            metadata={**window_metadata(start, end, n), "source_mode": source.label, **_billed(totals)}
+        )
 
     return _asset
 
@@ -88,7 +99,12 @@ def focus_export_files(
     )  # fmt: skip
     with warehouse.writer() as con:
         replace_window(con, FOCUS_MANIFEST_TABLE, "x_ChargeDate", start, end, frame)
-    return dg.MaterializeResult(metadata={**window_metadata(start, end, frame.height), "files": len({p for _, p in files})})
+        totals = focus_file_totals(con, sorted({r[1] for r in rows}), start, end)
+    log_event(context.log, "raw_landed", table=FOCUS_MANIFEST_TABLE, start=start, end=end, rows=frame.height,
+              source=focus_export.label)  # fmt: skip
+    return dg.MaterializeResult(
+        metadata={**window_metadata(start, end, frame.height), "files": len({p for _, p in files}), **_billed(totals)}
+    )
 
 
 # After the runs: a version points at a run, and the sample store registers versions when it creates runs.

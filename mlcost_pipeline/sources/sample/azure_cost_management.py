@@ -7,6 +7,8 @@ TagValue columns; untagged rows carry ""). Costs are JSON floats, USD.
 Reservation model: VM llm-a100-01 runs under a one-year reservation. ActualCost shows that VM at 0 and the
 monthly reservation fee as one purchase row on the 1st (resource = the reservation order); AmortizedCost drops
 the purchase row and spreads the fee over the month's days on the VM. Everything else is identical in both.
+Dedicated GPU VMs (`vm-<project>-gpu`, the MLflow sample's dedicated A100 runs) are billed for every day a run
+used them, tagged with their project: the charges allocation splits among those runs by overlap.
 Supported query: timeframe Custom of at most 31 days (`to` inclusive), granularity Daily, one Sum aggregation,
 grouping by ResourceId, ResourceGroupName, ServiceName and the Project TagKey.
 """
@@ -18,7 +20,7 @@ import calendar
 import hashlib
 import json
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from mlcost_pipeline.sources.sample import org
@@ -74,6 +76,26 @@ def _daily_cost(name: str, service: str, r: random.Random) -> float:
     return r.uniform(0.05, 9.0)  # bandwidth
 
 
+def _dedicated_gpu_vms(day: date, subscription: str) -> list[tuple[str, str]]:
+    """(resource id, project) of the dedicated A100 VMs an MLflow sample run used on `day`.
+
+    Such a VM is billed for the whole day (nobody deallocates it between runs), so allocation can give each run
+    its overlap with the day and keep the rest on the project: the sample's direct run cost.
+    """
+    from mlcost_pipeline.sources.sample.mlflow_store import DEDICATED_INSTANCES, plan_day
+
+    start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+    end = start + 86_400_000
+    used = set()
+    for planned_day in (day - timedelta(days=1), day):  # a run lasts under 10 hours: at most one day earlier
+        for run in plan_day(planned_day):
+            resource_id = run.tags.get("resource_id", "")
+            if (resource_id.startswith(f"/subscriptions/{subscription}/") and run.start_ms < end
+                    and run.end_ms > start):  # fmt: skip
+                used.add((resource_id, DEDICATED_INSTANCES[resource_id][0]))
+    return sorted(used)
+
+
 def day_rows(day: date, subscription: str, cost_type: str) -> list[dict]:
     """Resource-level charges of one day for one cost type; a pure function of (seed, day, subscription)."""
     r = org.rng(day, "azure:" + subscription)
@@ -86,6 +108,9 @@ def day_rows(day: date, subscription: str, cost_type: str) -> list[dict]:
         resource_id = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{kind}/{name}"
         rows.append({"ResourceId": resource_id, "ResourceGroupName": group, "ServiceName": service,
                      "TagKey": TAG_KEY if tag else "", "TagValue": tag, "cost": cost})  # fmt: skip
+    for resource_id, project in _dedicated_gpu_vms(day, subscription):
+        rows.append({"ResourceId": resource_id, "ResourceGroupName": resource_id.split("/")[4], "ServiceName": VM,
+                     "TagKey": TAG_KEY, "TagValue": project, "cost": A100_HOURLY * 24})  # fmt: skip
     if cost_type != "AmortizedCost" and day.day == 1:
         rows.append({"ResourceId": RESERVATION_ORDER, "ResourceGroupName": "", "ServiceName": VM,
                      "TagKey": "", "TagValue": "", "cost": RESERVATION_MONTHLY_FEE})  # fmt: skip

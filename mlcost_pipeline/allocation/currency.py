@@ -1,0 +1,160 @@
+"""Reporting currency: which dated rate converts each charge, and the exact conversion in SQL.
+
+Rate choice per charge (DESIGN.md §4): the same currency needs none; a provider-given rate on the row
+(`x_CurrencyConversionRate`, 1 USD = rate BillingCurrency: GCP's currency_conversion_rate, Azure's exchange rate)
+converts to USD when the reporting currency is USD; otherwise the rates file's latest rate on or before the
+charge day, either direction (1 from = rate to). A code that is not ISO 4217, or a charge without a rate, is a
+CurrencyError naming the currency, the day and how many charges: never a silent sum.
+
+A conversion is the fraction amount x num / den, computed in 128-bit integers and rounded half-even to the
+stored 12 decimals, so the same inputs give the same digits on every run.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import date, timedelta
+from decimal import Decimal
+
+import duckdb
+import polars as pl
+
+from mlcost_pipeline.normalize.focus_schema import MONEY
+
+ISO_4217 = frozenset("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD CDF
+CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD
+GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR
+LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK
+PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT
+TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG
+XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG ZWL
+""".split())
+
+FX_SCHEMA = {"day": pl.Date, "currency": pl.String, "fx_num": MONEY, "fx_den": MONEY, "fx_source": pl.String}
+
+
+class CurrencyError(ValueError):
+    """An unknown currency or a missing rate: names the currency, the day and the charges affected."""
+
+
+def check_currency(code: str) -> str:
+    value = (code or "").strip().upper()
+    if value not in ISO_4217:
+        raise ValueError(f"unknown currency code {code!r} (not an ISO 4217 code)")
+    return value
+
+
+class RateBook:
+    """The rates file, searchable by (from, to) and day: the latest rate on or before the day."""
+
+    def __init__(self, rates: list[tuple[date, str, str, Decimal]], max_age_days: int | None = None):
+        self._by_pair: dict[tuple[str, str], tuple[list[date], list[Decimal]]] = {}
+        for day, src, dst, rate in sorted(rates):
+            days, values = self._by_pair.setdefault((src, dst), ([], []))
+            days.append(day)
+            values.append(rate)
+        self.max_age = None if max_age_days is None else timedelta(days=max_age_days)
+
+    def _latest(self, src: str, dst: str, day: date) -> tuple[date, Decimal] | None:
+        found = self._by_pair.get((src, dst))
+        if not found:
+            return None
+        i = bisect.bisect_right(found[0], day) - 1
+        if i < 0 or (self.max_age is not None and day - found[0][i] > self.max_age):
+            return None
+        return found[0][i], found[1][i]
+
+    def fraction(self, currency: str, reporting: str, day: date) -> tuple[Decimal, Decimal] | None:
+        """(num, den) with amount_reporting = amount x num / den; the more recent of the two directions wins."""
+        direct = self._latest(currency, reporting, day)
+        inverse = self._latest(reporting, currency, day)
+        if direct and (not inverse or direct[0] >= inverse[0]):
+            return direct[1], Decimal(1)
+        if inverse:
+            return Decimal(1), inverse[1]
+        return None
+
+
+def fx_plan(
+    con: duckdb.DuckDBPyConnection,
+    start: date,
+    end: date,
+    reporting: str,
+    book: RateBook,
+    use_provider_rates: bool,
+    basis: str,
+    rates_file: str | None,
+) -> pl.DataFrame:
+    """The file rate for every (day, currency) of the window that needs one; raises CurrencyError when missing."""
+    try:
+        reporting = check_currency(reporting)
+    except ValueError as exc:
+        raise CurrencyError(f"reporting currency (MLCOST_REPORTING_CURRENCY): {exc}") from None
+    provider_ok = use_provider_rates and reporting == "USD"
+    rows = con.execute(
+        "SELECT x_ChargeDate, BillingCurrency, "
+        "count(*) FILTER (WHERE NOT ($provider_ok AND coalesce(x_CurrencyConversionRate, 0) > 0)), count(*) "
+        "FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end GROUP BY ALL ORDER BY ALL",
+        {"start": start, "end": end, "provider_ok": provider_ok},
+    ).fetchall()
+    plan = []
+    for day, currency, needing_file, total in rows:
+        if currency not in ISO_4217:
+            raise CurrencyError(
+                f"core.focus_costs: BillingCurrency {currency!r} on {day} ({total} charge(s)) is not an ISO 4217 "
+                f"code; fix the source or its normalizer (the {basis} of these charges cannot be converted)"
+            )
+        if currency == reporting or not needing_file:
+            continue
+        fraction = book.fraction(currency, reporting, day)
+        if fraction is None:
+            where = rates_file or "no rates file (currency.rates_file)"
+            raise CurrencyError(
+                f"no FX rate {currency}->{reporting} on or before {day} for {needing_file} charge(s) in "
+                f"{currency}: add one to {where}"
+            )
+        plan.append({"day": day, "currency": currency, "fx_num": fraction[0], "fx_den": fraction[1],
+                     "fx_source": "file"})  # fmt: skip
+    return pl.DataFrame(plan, schema=FX_SCHEMA) if plan else pl.DataFrame(schema=FX_SCHEMA)
+
+
+# Integer helpers, exact for every DECIMAL(38,12) value: floor(a x n / d) is computed as
+# (a // d) x n + ((a mod d) x n) // d, so no intermediate exceeds the result or d x n (no 256-bit products needed).
+MACROS = (
+    # money <-> integer units of 10^-12 (whole part and fraction separately: a product with 10^12 would overflow)
+    "CREATE OR REPLACE TEMP MACRO mlc_units(x) AS "
+    "CAST(trunc(x) AS HUGEINT) * 1000000000000 + CAST((x - trunc(x)) * 1000000000000 AS HUGEINT)",
+    "CREATE OR REPLACE TEMP MACRO mlc_money(u) AS "
+    "CAST(CAST(u AS DECIMAL(38,0)) * CAST(0.000000000001 AS DECIMAL(13,12)) AS DECIMAL(38,12))",
+    # for a, n >= 0 and d > 0: the quotient and remainder of a x n / d
+    "CREATE OR REPLACE TEMP MACRO mlc_q(a, n, d) AS (a // d) * n + ((a % d) * n) // d",
+    "CREATE OR REPLACE TEMP MACRO mlc_r(a, n, d) AS ((a % d) * n) % d",
+    # signed a: a x n / d rounded half-even
+    "CREATE OR REPLACE TEMP MACRO mlc_muldiv(a, n, d) AS sign(a) * (mlc_q(abs(a), n, d) + CASE "
+    "WHEN 2 * mlc_r(abs(a), n, d) > d OR (2 * mlc_r(abs(a), n, d) = d AND mlc_q(abs(a), n, d) % 2 = 1) "
+    "THEN 1 ELSE 0 END)",
+    "CREATE OR REPLACE TEMP MACRO mlc_round_div(p, d) AS mlc_muldiv(p, 1, d)",
+)
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Exact integer helpers: money <-> 10^-12 units, and a x n / d rounded half-even."""
+    for sql in MACROS:
+        con.execute(sql)
+
+
+def converted_sql(amount: str, num: str, den: str) -> str:
+    """SQL for amount x num / den rounded half-even to 12 decimals (all three DECIMAL(38,12))."""
+    return f"mlc_money(mlc_muldiv(mlc_units({amount}), mlc_units({num}), mlc_units({den})))"
+
+
+def convert(amount: Decimal, num: Decimal, den: Decimal) -> Decimal:
+    """The Python twin of converted_sql, for tests and explain."""
+    a, n, d = (int(x.scaleb(12).to_integral_value()) for x in (amount, num, den))
+    p = a * n
+    q, r = divmod(abs(p), d)
+    if 2 * r > d or (2 * r == d and q % 2):
+        q += 1
+    return Decimal(q if p >= 0 else -q).scaleb(-12).quantize(Decimal(1).scaleb(-12))
+

@@ -12,14 +12,20 @@ import duckdb
 import pytest
 
 from mlcost_pipeline.allocation.allocated_schema import create_table_sql
+from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_costs_create_table_sql
 from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
+from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_create_table_sql
+from mlcost_pipeline.normalize.mlflow_records import ml_runs_create_table_sql
 from mlcost_pipeline.sql_models import SqlModelError, build_order, discover, discover_tests
 
 ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 ALLOCATED = ("core", "allocated_costs")
 PROJECT_DAILY = ("marts", "cost_per_project_daily")
 MODEL_DAILY = ("marts", "cost_per_model_daily")
+BY_WORKLOAD = ("marts", "allocated_costs_by_workload")
+# The Python-asset tables the real dbt_like_sql folder reads.
+EXTERNAL = {ALLOCATED, ("core", "focus_costs"), ("core", "ml_runs"), ("core", "ml_run_costs")}
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
 
 
@@ -37,12 +43,13 @@ def test_discover_real_folder_finds_the_marts_and_their_inputs():
     models = {m.key: m for m in discover(ROOT)}
     assert {PROJECT_DAILY, MODEL_DAILY} <= set(models)
     assert models[PROJECT_DAILY].deps == {ALLOCATED}
-    assert models[MODEL_DAILY].deps == {ALLOCATED}
+    assert models[MODEL_DAILY].deps == {BY_WORKLOAD}
     assert models[PROJECT_DAILY].partitioned_by == "charge_date"
     assert models[PROJECT_DAILY].description.startswith("Cost per project per day")
     assert "partitioned_by" not in models[PROJECT_DAILY].description
     assert "$start_date" in models[PROJECT_DAILY].sql  # executed as written, never re-rendered
-    assert [m.key for m in build_order(models.values(), {ALLOCATED})][-1] in {PROJECT_DAILY, MODEL_DAILY}
+    order = [m.key for m in build_order(models.values(), EXTERNAL)]
+    assert order.index(BY_WORKLOAD) < order.index(MODEL_DAILY)
 
 
 def test_discover_tests_attaches_adds_up_to_the_project_mart():
@@ -171,6 +178,9 @@ def warehouse(tmp_path) -> WarehouseResource:
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA core")
     con.execute(create_table_sql("core.allocated_costs"))
+    con.execute(focus_create_table_sql("core.focus_costs"))
+    con.execute(ml_runs_create_table_sql("core.ml_runs"))
+    con.execute(ml_run_costs_create_table_sql("core.ml_run_costs"))
     con.executemany(
         "INSERT INTO core.allocated_costs (x_LineId, piece, charge_date, billing_currency, amount, project, model, "
         "method, provider) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -182,13 +192,13 @@ def warehouse(tmp_path) -> WarehouseResource:
 
 @pytest.fixture(scope="module")
 def sql_defs():
-    return build_sql_model_defs(ROOT, {ALLOCATED})
+    return build_sql_model_defs(ROOT, EXTERNAL)
 
 
 def _materialize(sql_defs, warehouse, partition_key=None, selection=None, raise_on_error=True, tags=None):
     assets, checks = sql_defs
     return dg.materialize(
-        [*assets, *checks, dg.AssetSpec(dg.AssetKey(list(ALLOCATED)))],
+        [*assets, *checks, *(dg.AssetSpec(dg.AssetKey(list(k))) for k in sorted(EXTERNAL))],
         resources={"warehouse": warehouse},
         partition_key=partition_key,
         selection=selection,
@@ -210,9 +220,9 @@ def test_build_sql_model_defs_describes_each_mart(sql_defs):
     assert spec.group_name == "marts" and spec.kinds == {"duckdb", "sql"}
     assert spec.metadata["dagster/table_name"] == "marts.cost_per_project_daily"
     assert spec.partitions_def is not None and len(spec.code_version) == 12
-    (check,) = checks
-    assert [k.name for k in check.check_keys] == ["cost_per_project_daily__adds_up"]
-    assert all(s.blocking for s in check.check_specs)
+    names = {k.name for c in checks for k in c.check_keys}
+    assert "cost_per_project_daily__adds_up" in names
+    assert all(s.blocking for c in checks for s in c.check_specs)
 
 
 def test_marts_materialize_hand_computed_rows_and_totals(sql_defs, warehouse):
@@ -238,10 +248,9 @@ def test_marts_materialize_hand_computed_rows_and_totals(sql_defs, warehouse):
     assert meta["total_amount"].value == "7.000000000000 EUR; 13.166666666668 USD"
     assert "total_amount_float" not in meta  # two currencies: no meaningful single number
     assert [c.name for c in meta["dagster/column_schema"].schema.columns][:2] == ["charge_date", "project"]
-    evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}[
-        "cost_per_project_daily__adds_up"
-    ]
-    assert evaluation.passed
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["cost_per_project_daily__adds_up"].passed
+    assert evaluations["cost_per_model_daily__adds_up"].passed
 
 
 def test_marts_rerun_of_a_partition_gives_the_same_rows(sql_defs, warehouse):
@@ -264,9 +273,9 @@ def test_adds_up_check_fails_with_error_on_a_tampered_mart(sql_defs, warehouse):
         con.execute(
             "UPDATE marts.cost_per_project_daily SET amount = amount + 0.000000000001 WHERE project = 'fraud'"
         )
-    result = _materialize(
-        sql_defs, warehouse, selection=dg.AssetSelection.all_asset_checks(), raise_on_error=False
-    )
+    adds_up = dg.AssetCheckKey(dg.AssetKey(list(PROJECT_DAILY)), "cost_per_project_daily__adds_up")
+    selection = dg.AssetSelection.checks(adds_up)
+    result = _materialize(sql_defs, warehouse, selection=selection, raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
@@ -307,7 +316,8 @@ def test_partitioned_model_with_changed_columns_asks_for_a_rebuild(tmp_path, war
         con.execute(
             "CREATE TABLE marts.cost_per_model_daily (charge_date DATE, model VARCHAR, amount DECIMAL(38,12))"
         )
-    assets, _ = build_sql_model_defs(ROOT, {ALLOCATED})
-    model_daily = [a for a in assets if a.key == dg.AssetKey(list(MODEL_DAILY))]
+    assets, _ = build_sql_model_defs(ROOT, EXTERNAL)
+    wanted = {dg.AssetKey(list(MODEL_DAILY)), dg.AssetKey(list(BY_WORKLOAD))}
+    model_daily = [a for a in assets if a.key in wanted]
     with pytest.raises(SqlModelError, match="DROP TABLE marts.cost_per_model_daily"):
         _materialize((model_daily, []), warehouse, partition_key="2026-11-01")

@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-import trustme
 
 from mlcost_pipeline.defs.resources import build_resources
 from mlcost_pipeline.sources.azure_query_client import AzureThrottledError, retry_after_seconds
@@ -21,7 +20,7 @@ from mlcost_pipeline_tests.connector_helpers import (
     live_settings,
     materialize_day,
 )
-from mlcost_pipeline_tests.stubs.azure import AzureStub, published_body, write_fake_az
+from mlcost_pipeline_tests.stubs.azure import AzureStub, published_body, serving
 
 SCOPE = "/subscriptions/00000000-0000-0000-0000-000000000000"
 RATE_LIMIT = "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"
@@ -29,14 +28,8 @@ RATE_LIMIT = "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"
 
 @pytest.fixture(scope="module")
 def azure(tmp_path_factory):
-    root = tmp_path_factory.mktemp("azure")
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(root / "ca.pem"))
-    az = write_fake_az(root / "bin")
-    with AzureStub(ca) as stub, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PATH", f"{az.parent}:/usr/bin:/bin")
-        mp.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
-        yield stub, root / "ca.pem"
+    with serving(tmp_path_factory.mktemp("azure"), AzureStub) as served:
+        yield served
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-import trustme
 
 from mlcost_pipeline.defs.resources import build_resources
 from mlcost_pipeline.sources.azure_cost_management import CostQueryError
@@ -23,7 +22,7 @@ from mlcost_pipeline_tests.connector_helpers import (
     live_settings,
     materialize_day,
 )
-from mlcost_pipeline_tests.stubs.azure import AzureStub, published_body, write_fake_az
+from mlcost_pipeline_tests.stubs.azure import AzureStub, published_body, serving
 
 SCOPE = "/subscriptions/00000000-0000-0000-0000-000000000000"
 DAY = date(2026, 3, 1)
@@ -51,14 +50,8 @@ class MidPageStub(AzureStub):
 
 @pytest.fixture(scope="module")
 def azure(tmp_path_factory):
-    root = tmp_path_factory.mktemp("azure")
-    ca = trustme.CA()
-    ca.cert_pem.write_to_path(str(root / "ca.pem"))
-    az = write_fake_az(root / "bin")
-    with MidPageStub(ca) as stub, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PATH", f"{az.parent}:/usr/bin:/bin")
-        mp.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
-        yield stub, root / "ca.pem"
+    with serving(tmp_path_factory.mktemp("azure"), MidPageStub) as served:
+        yield served
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,12 @@ The certificate comes from a trustme CA; the client trusts it through MLCOST_AZU
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import ssl
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -111,3 +113,17 @@ def write_fake_az(folder: Path) -> Path:
     az.write_text(f"#!/bin/sh\ncat <<'EOF'\n{token}\nEOF\n")
     az.chmod(0o755)
     return az
+
+
+@contextlib.contextmanager
+def serving(root: Path, stub_class: type[AzureStub] = AzureStub) -> Iterator[tuple[AzureStub, Path]]:
+    """An HTTPS stub with its own CA, and DefaultAzureCredential pointed at the stand-in `az` (no Microsoft login)."""
+    import pytest
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(root / "ca.pem"))
+    az = write_fake_az(root / "bin")
+    with stub_class(ca) as stub, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", f"{az.parent}:/usr/bin:/bin")
+        mp.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
+        yield stub, root / "ca.pem"

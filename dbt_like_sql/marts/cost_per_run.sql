@@ -9,7 +9,9 @@
 --   total_amount       billed_amount + estimate_amount.
 -- project and model: as allocation resolved them (the run's tags through the dimension rules); for a run without
 -- a cost row, its raw project / model tag. duration_hours and gpu_hours: of the whole run (NULL while running).
--- Metrics (latest logged value, DOUBLE, NULL when not logged): accuracy, customer_retention_lift.
+-- metrics: JSON object of the MLflow metrics named in config (MLCOST_KPI_METRICS, bound as $kpi_metrics) that the
+-- run logged, latest value each; quality_metric: the value of MLCOST_KPI_QUALITY_METRIC ($quality_metric), DOUBLE,
+-- NULL when not logged. The same values in long form: marts.run_metrics.
 WITH costs AS (
     SELECT
         run_id,
@@ -54,7 +56,9 @@ SELECT
          AS DECIMAL(38, 12)) AS total_amount,
     c.reporting_currency,
     coalesce(c.cost_days, 0) AS cost_days,
-    TRY_CAST(r.metrics ->> 'accuracy' AS DOUBLE) AS accuracy,
-    TRY_CAST(r.metrics ->> 'customer_retention_lift' AS DOUBLE) AS customer_retention_lift
+    (SELECT json_group_object(m.name, TRY_CAST(r.metrics ->> m.name AS DOUBLE))
+     FROM unnest($kpi_metrics) AS m(name)
+     WHERE TRY_CAST(r.metrics ->> m.name AS DOUBLE) IS NOT NULL) AS metrics,
+    TRY_CAST(r.metrics ->> $quality_metric AS DOUBLE) AS quality_metric
 FROM core.ml_runs AS r
 LEFT JOIN costs AS c USING (run_id)

@@ -43,6 +43,7 @@ def _gcp(settings: Settings) -> GcpBillingExportResource:
         mode=mode, table=c.gcp_billing_table, export_kind=c.gcp_export_kind, query_project=c.gcp_query_project,
         query_location=c.gcp_query_location, max_bytes_billed=c.gcp_max_bytes_billed, list_prices=c.gcp_list_prices,
         bigquery_api_endpoint=c.bigquery_api_endpoint, cloud_billing_api_endpoint=c.cloud_billing_api_endpoint,
+        retry_deadline_seconds=c.gcp_retry_deadline_seconds, timeout_seconds=c.gcp_timeout_seconds,
     )  # fmt: skip
 
 
@@ -53,7 +54,7 @@ def _azure(settings: Settings) -> AzureCostManagementResource:
     return AzureCostManagementResource(
         mode=mode, scopes=list(c.azure_scopes), tag_key=c.azure_tag_key, base_url=c.azure_base_url,
         ca_bundle=c.azure_ca_bundle, credential_scope=c.azure_credential_scope, max_retries=c.azure_max_retries,
-        max_wait_seconds=c.azure_max_wait_seconds,
+        max_wait_seconds=c.azure_max_wait_seconds, timeout_seconds=c.azure_timeout_seconds,
     )  # fmt: skip
 
 

@@ -98,6 +98,8 @@ class GcpBillingExportResource(SourceResource):
     list_prices: bool = True
     bigquery_api_endpoint: str | None = None
     cloud_billing_api_endpoint: str | None = None
+    retry_deadline_seconds: float = 600.0  # per BigQuery / Cloud Billing call, retries included
+    timeout_seconds: float = 600.0  # per HTTP request, and for the query job to finish
 
     def pull(self, start: date, end: date, log=None) -> Records:
         from mlcost_pipeline.normalize.gcp_billing_export import normalize_billing_export
@@ -114,9 +116,12 @@ class GcpBillingExportResource(SourceResource):
 
     def _pull_live(self, start: date, end: date, log) -> Records:
         from google.api_core.client_options import ClientOptions
+        from google.api_core.exceptions import GoogleAPIError
         from google.cloud import bigquery
 
+        from mlcost_pipeline.sources import gcp_cloud_billing as billing
         from mlcost_pipeline.sources.gcp_billing_export import (
+            bigquery_retry,
             describe_table,
             fetch_billing_export,
             parse_table,
@@ -126,30 +131,43 @@ class GcpBillingExportResource(SourceResource):
             raise ValueError("gcp_billing_export: live mode needs MLCOST_GCP_BILLING_TABLE (project.dataset.table)")
         options = ClientOptions(api_endpoint=self.bigquery_api_endpoint) if self.bigquery_api_endpoint else None
         client = bigquery.Client(project=self.query_project or parse_table(self.table)[0], client_options=options)
+        where = f"gcp_billing_export {window_label(start, end)}"
         try:
-            table = describe_table(client, self.table, self.export_kind)
+            table = describe_table(client, self.table, self.export_kind, retry=bigquery_retry(self.retry_deadline_seconds),
+                                   timeout=self.timeout_seconds)  # fmt: skip
         except ValueError as exc:
-            raise SourceDataError(f"gcp_billing_export {window_label(start, end)}: {exc}") from exc
+            raise SourceDataError(f"{where}: {exc}") from exc
+        except GoogleAPIError as exc:  # 404, 403, or still failing after the retries
+            raise RuntimeError(f"{where}: BigQuery tables.get {self.table}: {type(exc).__name__}: {exc}") from exc
         pulled = fetch_billing_export(client, table, start, end, max_bytes_billed=self.max_bytes_billed,
-                                      location=self.query_location)  # fmt: skip
+                                      location=self.query_location, retry_deadline_seconds=self.retry_deadline_seconds,
+                                      timeout_seconds=self.timeout_seconds)  # fmt: skip
         _info(log, f"GCP billing export ({table.kind}): {len(pulled.records)} aggregated row(s) from "
                    f"{pulled.export_rows} export row(s) for [{start}, {end}); {pulled.bytes_processed:,} bytes processed")
         payloads = [p for _, p in pulled.records]
         if payloads:
-            self._enrich(payloads, log)
+            try:
+                self._enrich(payloads, log)
+            except billing.CloudBillingUnavailableError as exc:
+                raise RuntimeError(f"{where}: {exc}") from exc
         return pulled.records
 
     def _enrich(self, payloads: list[dict], log) -> None:
-        """Account names and catalog list prices: nice to have, so a refusal (403, API off) is logged, not fatal."""
+        """Account names and catalog list prices: nice to have, so a refusal (403, API off) is logged, not fatal.
+
+        An outage (still failing after the retries) fails the pull instead: landing without list prices today and
+        with them on the rerun would change the day's ListCost silently.
+        """
         from google.api_core.exceptions import GoogleAPICallError
 
         from mlcost_pipeline.sources import gcp_cloud_billing as billing
 
+        bounds = {"retry_deadline_seconds": self.retry_deadline_seconds, "timeout_seconds": self.timeout_seconds}
         billing_client, catalog_client = billing.make_billing_clients(self.cloud_billing_api_endpoint)
         names: dict[str, str | None] = {}
         for account in sorted({str(p["billing_account_id"]) for p in payloads if p.get("billing_account_id")}):
             try:
-                names[account] = billing.billing_account_name(billing_client, account)
+                names[account] = billing.billing_account_name(billing_client, account, **bounds)
             except GoogleAPICallError as exc:
                 if log:
                     log.warning(f"Cloud Billing: no name for billing account {account}: {type(exc).__name__}")
@@ -157,7 +175,7 @@ class GcpBillingExportResource(SourceResource):
             p["billing_account_name"] = names.get(str(p.get("billing_account_id")))
         if self.list_prices:
             try:
-                billing.fill_list_costs(payloads, catalog_client, log=log.info if log else None)
+                billing.fill_list_costs(payloads, catalog_client, log=log.info if log else None, **bounds)
             except GoogleAPICallError as exc:
                 if log:
                     log.warning(f"Cloud Billing Catalog: list prices not filled: {type(exc).__name__}")
@@ -173,6 +191,7 @@ class AzureCostManagementResource(SourceResource):
     credential_scope: str = "https://management.azure.com/.default"
     max_retries: int = 6
     max_wait_seconds: float = 300.0
+    timeout_seconds: float = 300.0  # per HTTP request; a stalled answer is dropped and retried
 
     def pull(self, start: date, end: date, log=None) -> Records:
         from mlcost_pipeline.normalize.azure_cost_management import normalize_cost_query
@@ -187,7 +206,8 @@ class AzureCostManagementResource(SourceResource):
 
             if not self.scopes:
                 raise ValueError("azure_cost_management: live mode needs MLCOST_AZURE_SCOPES (e.g. /subscriptions/<id>)")
-            client = make_cost_management_client(self.base_url, self.ca_bundle, credential_scope=self.credential_scope)
+            client = make_cost_management_client(self.base_url, self.ca_bundle, credential_scope=self.credential_scope,
+                                                 timeout_seconds=self.timeout_seconds)  # fmt: skip
             query = AzureCostQuery(client, max_retries=self.max_retries, max_wait_seconds=self.max_wait_seconds,
                                    log=log.info if log else None)  # fmt: skip
         grouping = grouping_for(self.tag_key)

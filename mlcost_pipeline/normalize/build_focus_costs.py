@@ -1,7 +1,9 @@
-"""Build a window of core.focus_costs from what raw landing holds: every source, one normalized frame.
+"""Build a window of core.focus_costs from what raw landing holds: every source, one normalized table.
 
-Source: raw.* for [start, end). Grain: one row per normalized charge. Pure: given the same raw rows it returns the
-same frame, so re-normalizing after a fix needs no provider call.
+Source: raw.* for [start, end). Grain: one row per normalized charge. Given the same raw rows it writes the same
+rows, so re-normalizing after a fix needs no provider call. The API sources (small: aggregated pages and rows)
+are normalized with polars; FOCUS export files (large: one row per line item) go from the file to the table in
+DuckDB SQL, never through Python. Everything lands in one transaction: the window is replaced whole or not at all.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import polars as pl
 
 from mlcost_pipeline.normalize.aws_cost_explorer import normalize_cost_explorer
 from mlcost_pipeline.normalize.azure_cost_management import normalize_cost_query
-from mlcost_pipeline.normalize.focus_export import read_focus_export
+from mlcost_pipeline.normalize.focus_export import insert_focus_export
 from mlcost_pipeline.normalize.focus_schema import POLARS_SCHEMA, NormalizationError
 from mlcost_pipeline.normalize.gcp_billing_export import normalize_billing_export
+from mlcost_pipeline.warehouse.partition_writes import PartitionWriteError, replace_window_with
 from mlcost_pipeline.warehouse.raw_landing import FOCUS_MANIFEST_TABLE, read_payloads
 
 Normalizer = Callable[[list[dict], datetime], pl.DataFrame]
@@ -26,6 +29,7 @@ NORMALIZERS: dict[str, Normalizer] = {
     "raw.gcp_billing_export": normalize_billing_export,
     "raw.azure_cost_management": normalize_cost_query,
 }
+TABLE = "core.focus_costs"
 
 
 def focus_export_paths(con: duckdb.DuckDBPyConnection, start: date, end: date) -> tuple[list[str], datetime | None]:
@@ -37,7 +41,8 @@ def focus_export_paths(con: duckdb.DuckDBPyConnection, start: date, end: date) -
     return sorted({p for p, _ in rows}), max((f for _, f in rows), default=None)
 
 
-def build_focus_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:
+def build_api_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:
+    """The API sources' charges of the window (Cost Explorer, BigQuery export, Cost Management), one frame."""
     now = datetime.now(UTC).replace(tzinfo=None)
     frames = []
     for table, normalize in NORMALIZERS.items():
@@ -48,12 +53,34 @@ def build_focus_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) ->
             frames.append(normalize(payloads, fetched_at or now))
         except NormalizationError as exc:
             raise NormalizationError(f"{table} window [{start}, {end}): {exc}") from exc
-    paths, fetched_at = focus_export_paths(con, start, end)
-    if paths:
-        try:
-            frames.append(read_focus_export(con, paths, start, end, fetched_at or now))
-        except NormalizationError as exc:
-            raise NormalizationError(f"{FOCUS_MANIFEST_TABLE} window [{start}, {end}): {exc}") from exc
     if not frames:
         return pl.DataFrame(schema=POLARS_SCHEMA)
     return pl.concat(frames, how="vertical").sort("x_ChargeDate", "x_SourceSystem", "x_LineId")
+
+
+def write_focus_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) -> int:
+    """Replace core.focus_costs for [start, end) with every source's charges; returns the rows written."""
+    api = build_api_costs(con, start, end)
+    day = pl.col("x_ChargeDate")
+    outside = api.filter((day < start) | (day >= end) | day.is_null())
+    if outside.height:
+        raise PartitionWriteError(f"{TABLE}: {outside.height} row(s) have x_ChargeDate outside [{start}, {end})")
+    paths, fetched_at = focus_export_paths(con, start, end)
+
+    def fill(c: duckdb.DuckDBPyConnection) -> int:
+        n = 0
+        if api.height:
+            c.register("_mlc_api_costs", api.to_arrow())
+            try:
+                c.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM _mlc_api_costs")  # noqa: S608 (a constant)
+            finally:
+                c.unregister("_mlc_api_costs")
+            n += api.height
+        if paths:
+            try:
+                n += insert_focus_export(c, TABLE, paths, start, end, fetched_at or datetime.now(UTC))
+            except NormalizationError as exc:
+                raise NormalizationError(f"{FOCUS_MANIFEST_TABLE} window [{start}, {end}): {exc}") from exc
+        return n
+
+    return replace_window_with(con, TABLE, "x_ChargeDate", start, end, fill)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 import duckdb
-import polars as pl
 
 from mlcost_pipeline.normalize.azure_cost_management import COST_COLUMNS as AZURE_COST_COLUMNS
 from mlcost_pipeline.normalize.focus_schema import NormalizationError
@@ -90,17 +89,16 @@ def native_totals(table: str, records: Iterable[tuple[date, dict]]) -> dict[str,
 def focus_file_totals(
     con: duckdb.DuckDBPyConnection, paths: Sequence[str], start: date, end: date
 ) -> dict[str, str]:
-    """The same totals for FOCUS export files (BilledCost by ProviderName), read with the production reader."""
-    from mlcost_pipeline.normalize.focus_export import read_focus_export
+    """The same totals for FOCUS export files (BilledCost by ProviderName), parsed as the production reader does."""
+    from mlcost_pipeline.normalize.focus_export import billed_totals
 
     if not paths:
         return {}
     try:
-        rows = read_focus_export(con, paths, start, end, datetime(1970, 1, 1))
+        rows = billed_totals(con, paths, start, end)
     except (NormalizationError, OSError, duckdb.Error):
         return {UNREADABLE: str(len(paths))}
-    sums = rows.group_by("ProviderName", "BillingCurrency").agg(pl.col("BilledCost").sum())
     totals: Totals = defaultdict(Decimal)
-    for provider, currency, amount in sums.iter_rows():
+    for provider, currency, amount in rows:
         _add(totals, str(provider), currency, amount or 0)
     return _rendered(totals, 0)

@@ -32,8 +32,13 @@ def make_cost_management_client(
     ca_bundle: str | None = None,
     credential: Any = None,
     credential_scope: str = DEFAULT_CREDENTIAL_SCOPE,
+    timeout_seconds: float = 300.0,
 ):
-    """A CostManagementClient with the SDK's own retries off (this module retries); nothing connects yet."""
+    """A CostManagementClient with the SDK's own retries off (this module retries); nothing connects yet.
+
+    `timeout_seconds` bounds connecting and each wait for the answer (azure-core's default is 300 s for both):
+    a stalled query raises ServiceResponseError, which AzureCostQuery retries within its budget.
+    """
     from azure.mgmt.costmanagement import CostManagementClient
 
     if credential is None:
@@ -41,7 +46,8 @@ def make_cost_management_client(
 
         credential = DefaultAzureCredential()
     kwargs: dict[str, Any] = {"base_url": base_url.rstrip("/"), "retry_total": 0,
-                              "credential_scopes": [credential_scope]}  # fmt: skip
+                              "credential_scopes": [credential_scope], "connection_timeout": timeout_seconds,
+                              "read_timeout": timeout_seconds}  # fmt: skip
     if ca_bundle:
         kwargs["connection_verify"] = ca_bundle
     return CostManagementClient(credential, **kwargs)
@@ -61,6 +67,14 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
                 except (TypeError, ValueError):
                     continue
     return max(waits) if waits else None
+
+
+def _window(parameters: dict) -> str:
+    """'days 2026-03-01..2026-03-31 ' from a query body's inclusive timePeriod (for error messages)."""
+    period = parameters.get("timePeriod") if isinstance(parameters, dict) else None
+    if not isinstance(period, dict):
+        return ""
+    return f"days {str(period.get('from', ''))[:10]}..{str(period.get('to', ''))[:10]} "
 
 
 def _raw_body(pipeline_response, deserialized, headers):  # the SDK's `cls` hook: keep Azure's JSON verbatim
@@ -124,15 +138,15 @@ class AzureCostQuery:
                 reason = f"HTTP {status}"
             except (ServiceRequestError, ServiceResponseError) as exc:
                 asked, reason = None, f"{type(exc).__name__}"
+            where = f"azure_cost_management {_window(parameters)}{scope}"
             if attempt >= self.max_retries:
                 raise AzureThrottledError(
-                    f"azure_cost_management {scope}: still {reason} after {attempt} retries "
-                    f"(MLCOST_AZURE_MAX_RETRIES={self.max_retries})"
+                    f"{where}: still {reason} after {attempt} retries (MLCOST_AZURE_MAX_RETRIES={self.max_retries})"
                 )
             wait = asked if asked is not None else min(2.0**attempt, 60.0)
             if wait > self.max_wait_seconds:
                 raise AzureThrottledError(
-                    f"azure_cost_management {scope}: {reason}, asked to wait {wait:.0f} s, more than "
+                    f"{where}: {reason}, asked to wait {wait:.0f} s, more than "
                     f"MLCOST_AZURE_MAX_WAIT_SECONDS={self.max_wait_seconds:.0f}"
                 )
             if self.log:

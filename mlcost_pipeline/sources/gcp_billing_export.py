@@ -53,9 +53,18 @@ class ExportTable:
         return "detailed" if "resource" in self.columns else "standard"
 
 
-def describe_table(client: Any, table: str, kind: str = "auto") -> ExportTable:
+def bigquery_retry(deadline_seconds: float):
+    """google-cloud-bigquery's own retry policy (5xx, 429, rateLimitExceeded/backendError, dropped connections,
+    timeouts), bounded by MLCOST_GCP_RETRY_DEADLINE_SECONDS instead of its 10 minutes."""
+    from google.cloud.bigquery import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_timeout(deadline_seconds)
+
+
+def describe_table(client: Any, table: str, kind: str = "auto", *, retry: Any = None,
+                   timeout: float | None = None) -> ExportTable:  # fmt: skip
     parse_table(table)
-    meta = client.get_table(table)
+    meta = client.get_table(table, timeout=timeout, **({"retry": retry} if retry is not None else {}))
     columns = frozenset(f.name for f in meta.schema)
     missing = [c for c in ("billing_account_id", "service", "sku", "usage_start_time", "usage_end_time", "project",
                            "labels", "export_time", "cost", "currency", "usage", "credits", "invoice", "cost_type")
@@ -176,11 +185,21 @@ def _day(payload: dict, where: str) -> date:
     return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
 
 
+class BigQueryUnavailableError(RuntimeError):
+    """BigQuery kept failing (or answered something unreadable) for a window, after its retries."""
+
+
 def fetch_billing_export(
     client: Any, table: ExportTable, start: date, end: date, *, max_bytes_billed: int | None = None,
-    location: str | None = None,
+    location: str | None = None, retry_deadline_seconds: float = 600.0, timeout_seconds: float | None = None,
 ) -> BillingExportPull:
-    """One query for [start, end): every aggregated export row, dated by its UTC usage day."""
+    """One query for [start, end): every aggregated export row, dated by its UTC usage day.
+
+    Each request (the query, every further result page) is retried by the client's policy within
+    `retry_deadline_seconds` and waits at most `timeout_seconds` for an answer (result pages: at least 120 s, the
+    client's floor); a query job still running after `timeout_seconds` is cancelled. Giving up, an unreadable page or
+    a pagination loop fails the whole window with an error naming it: no partial window is returned.
+    """
     from google.cloud import bigquery
 
     if start >= end:
@@ -193,11 +212,37 @@ def fetch_billing_export(
         maximum_bytes_billed=max_bytes_billed,
         use_legacy_sql=False,
     )
-    rows = client.query_and_wait(billing_export_sql(table), job_config=config, location=location)
+    where = f"{SOURCE} {window_label(start, end)}"
     pull = BillingExportPull()
-    for n, row in enumerate(rows):
-        payload = _json_safe(dict(row.items()))
-        pull.export_rows += int(payload.get("x_export_rows") or 0)
-        pull.records.append((_day(payload, f"{SOURCE} {window_label(start, end)}: result row {n}"), payload))
+    from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
+
+    retry, job_retry = bigquery_retry(retry_deadline_seconds), DEFAULT_JOB_RETRY.with_timeout(2 * retry_deadline_seconds)
+    try:
+        # wait_timeout: without it a job that needs further result pages fetches them with no timeout at all
+        # (a stalled connection would hang the run); the client raises its page timeouts to at least 120 s.
+        rows = client.query_and_wait(billing_export_sql(table), job_config=config, location=location,
+                                     api_timeout=timeout_seconds, wait_timeout=timeout_seconds, retry=retry,
+                                     job_retry=job_retry)  # fmt: skip
+        tokens: set[str] = set()
+        for page in rows.pages:
+            for row in page:
+                payload = _json_safe(dict(row.items()))
+                pull.export_rows += int(payload.get("x_export_rows") or 0)
+                pull.records.append((_day(payload, f"{where}: result row {len(pull.records)}"), payload))
+            token = rows.next_page_token
+            if token in tokens:  # the client would follow it forever, counting the same rows again
+                raise SourceDataError(f"{where}: BigQuery pageToken {token!r} repeated (pagination loop)")
+            tokens.add(token)
+            if rows.total_rows is not None and len(pull.records) > rows.total_rows:
+                raise SourceDataError(f"{where}: BigQuery returned more rows than the {rows.total_rows} of the "
+                                      "result (a page served twice)")  # fmt: skip
+    except SourceDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the query or its pages fails the window, named
+        from google.api_core.exceptions import RetryError
+
+        hint = (f" (gave up after MLCOST_GCP_RETRY_DEADLINE_SECONDS={retry_deadline_seconds:g})"
+                if isinstance(exc, RetryError) else "")  # fmt: skip
+        raise BigQueryUnavailableError(f"{where}: BigQuery query failed{hint}: {type(exc).__name__}: {exc}") from exc
     pull.bytes_processed = int(getattr(rows, "total_bytes_processed", None) or 0)
     return pull

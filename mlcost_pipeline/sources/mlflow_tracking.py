@@ -130,7 +130,7 @@ def fetch_model_versions(client: MlflowClient, *, max_results: int = PAGE_SIZE) 
             "creation_timestamp_ms": v.creation_timestamp,
             "last_updated_timestamp_ms": v.last_updated_timestamp,
             "description": v.description,
-            "user_id": v.user_id,
+            "user_id": v.user_id or None,  # a tracking server answers "" where a database store has None
         })  # fmt: skip
     out.sort(key=lambda p: (p["name"], int(p["version"]) if p["version"].isdigit() else 0, p["version"]))
     return out

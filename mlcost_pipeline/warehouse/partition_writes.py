@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -55,21 +56,53 @@ def replace_window(
                 f"{table}: {outside.height} row(s) have {column} outside [{start}, {end}), "
                 f"first {outside[column][0]}"
             )
+
+    def insert(c: duckdb.DuckDBPyConnection) -> int:
+        if frame.height:
+            c.register("_incoming", frame.to_arrow())
+            try:
+                c.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
+            finally:
+                c.unregister("_incoming")
+        return frame.height
+
+    return replace_window_with(con, table, column, start, end, insert)
+
+
+def replace_window_with(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    date_column: str,
+    start: date,
+    end: date,
+    fill: Callable[[duckdb.DuckDBPyConnection], int],
+) -> int:
+    """Delete `[start, end)` of `table`, then let `fill` insert the window's rows, in one transaction.
+
+    For writers that insert in SQL (INSERT ... SELECT from files or other tables) so that no rows pass through
+    Python. `fill` returns how many rows it inserted; they must all fall in the window: after the delete the
+    window holds only them, so fewer rows in the window than inserted means some fell outside, and that is
+    refused. Any error rolls back: the previous rows of the window stay.
+    """
+    table = checked_identifier(table)
+    column = checked_identifier(date_column)
+    window = {"start": start, "end": end}
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f'DELETE FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', {"start": start, "end": end})
-        if frame.height:
-            con.register("_incoming", frame.to_arrow())
-            try:
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
-            finally:
-                con.unregister("_incoming")
+        con.execute(f'DELETE FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', window)
+        n = fill(con)
+        if n:
+            inside = con.execute(
+                f'SELECT count(*) FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', window
+            ).fetchall()[0][0]
+            if inside != n:
+                raise PartitionWriteError(f"{table}: {n - inside} row(s) have {column} outside [{start}, {end})")
         _fault_pause(table)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return frame.height
+    return n
 
 
 def replace_window_sql(

@@ -2,7 +2,7 @@
 
 What it holds: every table of the warehouse's `core` and `marts` schemas as they stand (not `raw`: provider-native
 JSON is for re-normalizing, not for dashboards), the stable views of schema `bi` (VIEWS below, documented in
-docs/bi.md), and `bi.snapshot_info` / `bi.snapshot_tables` (when it was published, after which run, rows and days
+docs/bi.md; the wide KPI views of kpi_views.py, documented in docs/kpis.md), and `bi.snapshot_info` / `bi.snapshot_tables` (when it was published, after which run, rows and days
 per table).
 
 How it is published: the copy is written to a new file next to the target while holding the warehouse's write
@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from mlcost_pipeline.warehouse.connection import checked_identifier, write_connection
+from mlcost_pipeline.warehouse.kpi_views import DASHBOARD_VIEWS, UNPUBLISHED_MARTS
 
 COPIED_SCHEMAS = ("core", "marts")
 VIEW_SCHEMA = "bi"
@@ -66,14 +67,22 @@ VIEWS: dict[str, View] = {
     "bi.cost_per_project_daily": View(
         "marts.cost_per_project_daily",
         ("charge_date", "project", "provider", "billing_currency", "amount", "tagged_amount", "line_count",
-         "reporting_currency", "amount_reporting"),
-        "Allocated cost per UTC day, project, provider and billing currency.",
+         "reporting_currency", "amount_reporting", "training_amount", "serving_amount", "storage_amount",
+         "orchestration_amount", "monitoring_amount", "tooling_amount", "data_pipeline_amount", "other_amount",
+         "mtd_amount", "mtd_amount_reporting"),
+        "Allocated cost per UTC day, project, provider and billing currency, by workload, with month-to-date.",
     ),
     "bi.cost_per_model_daily": View(
         "marts.cost_per_model_daily",
         ("charge_date", "model", "project", "billing_currency", "amount", "line_count", "reporting_currency",
-         "amount_reporting"),
-        "Allocated cost that names a model, per UTC day, model, project and billing currency.",
+         "amount_reporting", "training_amount", "serving_amount", "storage_amount", "data_pipeline_amount",
+         "other_amount"),
+        "Allocated cost that names a model, per UTC day, model, project and billing currency, by workload.",
+    ),
+    "bi.kpi_daily": View(
+        "marts.kpi_daily",
+        ("date", "scope_type", "scope_id", "kpi", "value", "unit"),
+        "Every KPI of docs/kpis.md, one row per (date, scope_type, scope_id, kpi).",
     ),
     "bi.ml_runs": View(
         "core.ml_runs",
@@ -89,7 +98,6 @@ VIEWS: dict[str, View] = {
         "Registered model versions with their source run and aliases; one row per (model_name, version).",
     ),
 }  # fmt: skip
-
 
 @dataclass(frozen=True)
 class PublishedSnapshot:
@@ -179,7 +187,7 @@ def _finish(
         con.execute("ATTACH $path AS bi_staging", {"path": str(staging)})
         con.execute("USE bi_staging")
         con.execute(f"CREATE SCHEMA {VIEW_SCHEMA}")
-        views = [*_fixed_views(con, tables), *_mart_views(con, tables)]
+        views = [*_fixed_views(con, tables), *_mart_views(con, tables), *_dashboard_views(con, tables)]
         con.execute(
             f"CREATE TABLE {VIEW_SCHEMA}.snapshot_info AS SELECT $published_at::TIMESTAMP AS published_at, "
             "$source AS source_warehouse, $run_id AS after_run_id, $tables::INTEGER AS table_count",
@@ -231,11 +239,20 @@ def _mart_views(con: duckdb.DuckDBPyConnection, tables: dict[str, int]) -> list[
     for table in tables:
         schema, name = table.split(".")
         view = f"{VIEW_SCHEMA}.{name}"
-        if schema == "marts" and view not in VIEWS:
+        if schema == "marts" and view not in VIEWS and view not in DASHBOARD_VIEWS and table not in UNPUBLISHED_MARTS:
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM {table}")
             _comment(con, view, f"All columns of {table}; see dbt_like_sql/marts/{name}.sql.")
             made.append(view)
     return made
+
+
+def _dashboard_views(con: duckdb.DuckDBPyConnection, tables: dict[str, int]) -> list[str]:
+    if "marts.kpi_daily" not in tables:
+        return []
+    for name, (sql, comment) in DASHBOARD_VIEWS.items():
+        con.execute(f"CREATE VIEW {name} AS\n{sql}")
+        _comment(con, name, comment)
+    return list(DASHBOARD_VIEWS)
 
 
 def _comment(con: duckdb.DuckDBPyConnection, view: str, text: str) -> None:

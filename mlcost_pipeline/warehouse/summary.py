@@ -6,6 +6,8 @@ from datetime import date
 
 import duckdb
 
+from mlcost_pipeline.warehouse.snapshot import bi_snapshot_path
+
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
     tables = con.execute(
@@ -45,7 +47,10 @@ def render(con: duckdb.DuckDBPyConnection, start: date, end: date, warehouse_pat
     lines += [f"  {p:<28} {cur}  {amount:>16,.2f}" for p, cur, amount in top_projects(con, start, end)]
     lines += [
         "",
-        "Open it:  duckdb -readonly " + warehouse_path,
+        # The duckdb CLI is not installed by `make`; the venv's Python is. BI reads the snapshot (docs/bi.md).
+        "Query it: .venv/bin/python -c \"import duckdb; duckdb.connect('"
+        + str(bi_snapshot_path(warehouse_path))
+        + "', read_only=True).sql('FROM bi.kpi_org_daily ORDER BY date DESC LIMIT 5').show()\"",
         "The UI:   make ui   (then http://127.0.0.1:3000; or: dg dev -w workspace.yaml)",
     ]
     return "\n".join(lines)

@@ -4,7 +4,8 @@ Pages are built from `SubscriptionQuery.json` of Azure/azure-rest-api-specs (cop
 /work/shared/data/public-samples/azure-rest-api-specs-costmanagement/ and fixtures/): its columns (PreTaxCost,
 ResourceGroup, UsageDate, Currency) and its rows, re-dated onto every day of the requested window, `page_size`
 rows a page, chained by `properties.nextLink` with a `$skiptoken`. Faults are queued per test: `faults` is a
-list of (status, headers) answered, one per request, before the real pages; `bad` plants bad data.
+list of (status, headers) answered, one per request, before the real pages (status RESET drops the connection;
+SLOW answers the real page after `slow_seconds`, later than a short client timeout); `bad` plants bad data.
 The certificate comes from a trustme CA; the client trusts it through MLCOST_AZURE_CA_BUNDLE.
 """
 
@@ -21,10 +22,12 @@ from pathlib import Path
 
 import trustme
 
-from mlcost_pipeline_tests.stubs.http import JsonServer
+from mlcost_pipeline_tests.stubs.http import RESET, JsonServer
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures/azure-rest-api-specs-costmanagement/SubscriptionQuery.json"
 TOKEN = "stub-azure-token"
+SLOW = -1  # a fault status: answer correctly, but late
+__all__ = ["RESET", "SLOW", "AzureStub", "published_body", "serving", "write_fake_az"]
 
 
 def published_body() -> dict:
@@ -36,6 +39,7 @@ class AzureStub:
         self.page_size = page_size
         self.faults: list[tuple[int, dict[str, str]]] = []
         self.bad: str | None = None  # malformed | missing_column | unknown_currency
+        self.slow_seconds = 2.0
         self.bodies: list[dict] = []
         self.times: list[float] = []
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -84,7 +88,12 @@ class AzureStub:
         self.bodies.append(copy.deepcopy(body))
         if self.faults:
             status, extra = self.faults.pop(0)
-            return status, {"error": {"code": str(status), "message": "stub fault"}}, extra
+            if status == SLOW:
+                time.sleep(self.slow_seconds)  # the client has given up by now; this late page must not count
+            elif status == RESET:
+                return RESET, None, {}
+            else:
+                return status, {"error": {"code": str(status), "message": "stub fault"}}, extra
         period = body["timePeriod"]
         first, last = date.fromisoformat(period["from"][:10]), date.fromisoformat(period["to"][:10])
         columns, rows = self._rows(first, last)

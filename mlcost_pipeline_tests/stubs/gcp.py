@@ -5,6 +5,12 @@ it, with the bound query parameters, over a `billing_export` table loaded from e
 generator's, or a test's own), then answers in BigQuery's `{"f": [{"v": ...}]}` row encoding (TIMESTAMP as int64
 microseconds, the client asks for that), paging through jobs.get + getQueryResults. So the aggregation SQL the
 connector sends is what decides the numbers, as it would be in BigQuery.
+
+Faults are queued per operation (`faults["jobs.query"]`, `"getQueryResults"`, `"tables.get"`,
+`"billingAccounts.get"`, `"skus.list"`), one per request: an HTTP status (answered with Google's error body and
+reason), RESET (the connection dropped unanswered), SLOW (the right answer after `slow_seconds`), TRUNCATED (the
+right answer cut short: fewer bytes than its Content-Length) or MALFORMED (a complete 200 whose JSON is cut in
+half). `page_loop` makes result and SKU pages after the first point back at themselves.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import json
 import re
 import tempfile
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +29,13 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from mlcost_pipeline_tests.stubs.http import JsonServer
+from mlcost_pipeline_tests.stubs.bigquery_rows import cell, field, naive
+from mlcost_pipeline_tests.stubs.http import RESET, JsonServer
+
+SLOW, TRUNCATED, MALFORMED = "slow", "truncated", "malformed"
+_REASONS = {429: ("rateLimitExceeded", "RESOURCE_EXHAUSTED"), 500: ("internalError", "INTERNAL"),
+            502: ("badGateway", "UNAVAILABLE"), 503: ("backendError", "UNAVAILABLE")}  # fmt: skip
+__all__ = ["MALFORMED", "RESET", "SLOW", "TRUNCATED", "UNIVERSE_DOMAIN", "GcpStub", "write_service_account"]
 
 KV = "STRUCT(key VARCHAR, value VARCHAR)[]"
 EXPORT_COLUMNS = {
@@ -49,62 +62,6 @@ EXPORT_COLUMNS = {
     "cost_at_list": "DOUBLE",
 }
 DETAILED_COLUMNS = {"resource": "STRUCT(name VARCHAR, global_name VARCHAR)"}
-_BQ_TYPES = {"varchar": "STRING", "double": "FLOAT", "float": "FLOAT", "decimal": "NUMERIC", "bigint": "INTEGER",
-             "integer": "INTEGER", "hugeint": "INTEGER", "timestamp": "TIMESTAMP", "date": "DATE",
-             "boolean": "BOOLEAN", '"null"': "STRING", "null": "STRING"}  # fmt: skip
-
-
-def _naive(text: str | None) -> str | None:
-    if text is None:
-        return None
-    moment = datetime.fromisoformat(text)
-    return (moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment).isoformat()
-
-
-def _split_top(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return parts
-
-
-def _field(name: str, typ: str) -> dict:
-    """A BigQuery schema field from a DuckDB type name (as DESCRIBE prints it: no DuckDBPyType objects, which
-    leak when created in a server thread)."""
-    typ = typ.strip()
-    if typ.endswith("[]"):
-        return {**_field(name, typ[:-2]), "mode": "REPEATED"}
-    if typ.upper().startswith("STRUCT("):
-        members = []
-        for part in _split_top(typ[7:-1]):
-            member, _, member_type = part.partition(" ")
-            members.append(_field(member.strip('"'), member_type))
-        return {"name": name, "type": "RECORD", "mode": "NULLABLE", "fields": members}
-    base = typ.split("(")[0].lower()
-    return {"name": name, "type": _BQ_TYPES.get(base, "STRING"), "mode": "NULLABLE"}
-
-
-def _cell(field: dict, value, repeated_item: bool = False):
-    if value is None:
-        return None
-    if field.get("mode") == "REPEATED" and not repeated_item:
-        return [{"v": _cell(field, v, True)} for v in value]
-    if field["type"] == "RECORD":
-        return {"f": [{"v": _cell(f, value.get(f["name"]))} for f in field["fields"]]}
-    if field["type"] == "TIMESTAMP":
-        return str(int(value.replace(tzinfo=UTC).timestamp() * 1_000_000))
-    if field["type"] == "BOOLEAN":
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value) if not isinstance(value, str) else value
-
-
 class GcpStub:
     """Serves one billing export table (`table`), a billing account, and SKU prices for the catalog."""
 
@@ -118,6 +75,9 @@ class GcpStub:
         self.queries: list[str] = []
         self.jobs: dict[str, tuple[list[dict], list[dict]]] = {}
         self.token_requests = 0
+        self.faults: dict[str, list] = {}
+        self.page_loop = False
+        self.slow_seconds = 2.5  # later than the 1 s request timeout the fault tests set
         self._lock = threading.Lock()
         self.con = duckdb.connect()
         self.load(rows)
@@ -146,7 +106,7 @@ class GcpStub:
                     out = {k: row.get(k) for k in columns}
                     for k in ("usage_start_time", "usage_end_time", "export_time"):
                         if k in out:
-                            out[k] = _naive(out[k])
+                            out[k] = naive(out[k])
                     f.write(json.dumps(out) + "\n")
             spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
             with self._lock:
@@ -170,12 +130,12 @@ class GcpStub:
         for p in parameters:
             value = p["parameterValue"]["value"]
             typed = p["parameterType"]["type"] == "TIMESTAMP"
-            params[p["name"]] = datetime.fromisoformat(_naive(value)) if typed else value
+            params[p["name"]] = datetime.fromisoformat(naive(value)) if typed else value
         with self._lock:
             described = self.con.execute(f"DESCRIBE {duck}", params).fetchall()
             values = self.con.execute(duck, params).fetchall()
-        fields = [_field(n, t) for n, t, *_ in described]
-        rows = [{"f": [{"v": _cell(f, v)} for f, v in zip(fields, row, strict=True)]} for row in values]
+        fields = [field(n, t) for n, t, *_ in described]
+        rows = [{"f": [{"v": cell(f, v)} for f, v in zip(fields, row, strict=True)]} for row in values]
         return fields, rows
 
     def _page(self, job_id: str, token: str | None) -> dict:
@@ -202,12 +162,41 @@ class GcpStub:
                                    "errors": [{"reason": "notFound"}]}}, {}  # fmt: skip
         with self._lock:
             described = self.con.execute("DESCRIBE SELECT * EXCLUDE (_PARTITIONTIME) FROM billing_export").fetchall()
-        fields = [_field(n, t) for n, t, *_ in described]
+        fields = [field(n, t) for n, t, *_ in described]
         return 200, {"kind": "bigquery#table", "id": f"{project}:{dataset}.{table}",
                      "tableReference": {"projectId": project, "datasetId": dataset, "tableId": table},
                      "schema": {"fields": fields}, "timePartitioning": {"type": "DAY"}, "type": "TABLE"}, {}
 
+    @staticmethod
+    def operation(method: str, path: str) -> str:
+        for op, verb, pattern in (("tables.get", "GET", r"/bigquery/v2/projects/[^/]+/datasets/[^/]+/tables/[^/]+"),
+                                  ("jobs.query", "POST", r"/bigquery/v2/projects/[^/]+/queries"),
+                                  ("getQueryResults", "GET", r"/bigquery/v2/projects/[^/]+/queries/[^/]+"),
+                                  ("billingAccounts.get", "GET", r"/v1/billingAccounts/[^/]+"),
+                                  ("skus.list", "GET", r"/v1/services/[^/]+/skus")):  # fmt: skip
+            if method == verb and re.fullmatch(pattern, path):
+                return op
+        return ""
+
     def handle(self, method, path, query, headers, body):
+        queued = self.faults.get(self.operation(method, path))
+        fault = queued.pop(0) if queued else None
+        if fault == RESET:
+            return RESET, None, {}
+        if isinstance(fault, int):
+            reason, status = _REASONS.get(fault, ("backendError", "UNKNOWN"))
+            return fault, {"error": {"code": fault, "message": "stub fault", "status": status,
+                                     "errors": [{"reason": reason, "message": "stub fault"}]}}, {}  # fmt: skip
+        if fault == SLOW:
+            time.sleep(self.slow_seconds)  # the client has given up: this answer must not count
+        code, answer, extra = self._answer(method, path, query, headers, body)
+        if fault in (TRUNCATED, MALFORMED) and code == 200:
+            data = json.dumps(answer).encode()
+            extra = {**extra, "Content-Length": str(len(data))} if fault == TRUNCATED else extra
+            return code, data[: len(data) // 2], extra
+        return code, answer, extra
+
+    def _answer(self, method, path, query, headers, body):
         if method == "POST" and path == "/token":
             self.token_requests += 1
             return 200, {"access_token": "stub-access-token", "expires_in": 3600, "token_type": "Bearer"}, {}
@@ -229,6 +218,8 @@ class GcpStub:
             return 200, self._job(m[1], m[2]), {}
         if method == "GET" and (m := re.fullmatch(r"/bigquery/v2/projects/([^/]+)/queries/([^/]+)", path)):
             page = self._page(m[2], query.get("pageToken"))
+            if self.page_loop and query.get("pageToken"):
+                page["pageToken"] = query["pageToken"]
             return 200, {"kind": "bigquery#getQueryResultsResponse",
                          "jobReference": {"projectId": m[1], "jobId": m[2], "location": "US"}, **page}, {}
         # --- Cloud Billing ------------------------------------------------------------------------------------
@@ -243,6 +234,8 @@ class GcpStub:
             out = {"skus": [_sku(m[1], s, query.get("currencyCode", "USD")) for s in skus[start : start + 2]]}
             if start + 2 < len(skus):
                 out["nextPageToken"] = str(start + 2)
+            if self.page_loop and query.get("pageToken"):
+                out["nextPageToken"] = query["pageToken"]
             return 200, out, {}
         return 404, {"error": {"code": 404, "message": f"stub: no route {method} {path}"}}, {}
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-# (method, path, query, headers, body) -> (status, json body or None, extra headers)
+# (method, path, query, headers, body) -> (status, json body or None, extra headers); status RESET drops the
+# connection without an answer (a TCP reset, as from a proxy or a load balancer that gave up)
+RESET = 0
 Handler = Callable[[str, str, dict[str, str], dict[str, str], object], tuple[int, object, dict[str, str]]]
 
 
@@ -35,14 +40,23 @@ class JsonServer:
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 outer.requests.append((method, parts.path, query))
                 status, obj, extra = handle(method, parts.path, query, dict(self.headers), body)
+                if status == RESET:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()  # linger 0: the peer sees a reset, not a clean end of stream
+                    self.wfile = io.BytesIO()  # what the base class flushes after us goes nowhere
+                    return
                 data = b"" if obj is None else (obj if isinstance(obj, bytes) else json.dumps(obj).encode())
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
+                if "Content-Length" not in extra:  # a stub may announce more than it sends (a truncated answer)
+                    self.send_header("Content-Length", str(len(data)))
                 for k, v in extra.items():
                     self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # a late answer to a client that timed out and left (a test of exactly that)
+                    self.close_connection = True
 
             def do_GET(self):
                 self._go("GET")

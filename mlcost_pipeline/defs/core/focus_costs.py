@@ -5,9 +5,8 @@ import dagster as dg
 from mlcost_pipeline.defs.metadata import preview, totals_by, window_metadata
 from mlcost_pipeline.defs.partitions import daily_partitions, partition_window, single_run_backfill
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
-from mlcost_pipeline.normalize.build_focus_costs import build_focus_costs
+from mlcost_pipeline.normalize.build_focus_costs import write_focus_costs
 from mlcost_pipeline.warehouse.invariants import disallowed_values, duplicate_line_ids
-from mlcost_pipeline.warehouse.partition_writes import replace_window
 
 UNIQUE_LINE_ID_CHECK = "focus_costs__unique_line_id"
 ALLOWED_VALUES_CHECK = "focus_costs__allowed_values"
@@ -36,8 +35,14 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     """
     start, end = partition_window(context)
     with warehouse.writer() as con:
-        frame = build_focus_costs(con, start, end)
-        n = replace_window(con, "core.focus_costs", "x_ChargeDate", start, end, frame)
+        n = write_focus_costs(con, start, end)
+        # A few rows for the UI, read back from the table: the FOCUS rows never pass through Python.
+        head = con.sql(
+            'SELECT x_ChargeDate, ProviderName, ServiceName, SubAccountId, BillingCurrency, EffectiveCost, Tags '
+            "FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end "
+            "ORDER BY x_ChargeDate, x_SourceSystem, x_LineId LIMIT 10",
+            params={"start": start, "end": end},
+        ).pl()
         dupes = duplicate_line_ids(con, start, end)
         bad = disallowed_values(con, start, end)
         by_provider = totals_by(
@@ -47,8 +52,7 @@ def focus_costs(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         metadata={
             **window_metadata(start, end, n),
             "effective_cost_by_provider": dg.MetadataValue.json(by_provider),
-            "preview": preview(frame.select("x_ChargeDate", "ProviderName", "ServiceName", "SubAccountId",
-                                            "BillingCurrency", "EffectiveCost", "Tags")),
+            "preview": preview(head),
         },
         check_results=[
             dg.AssetCheckResult(check_name=UNIQUE_LINE_ID_CHECK, passed=dupes == 0,

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from hashlib import sha256
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -11,6 +11,7 @@ from mlcost_pipeline.defs.metadata import window_metadata
 from mlcost_pipeline.defs.partitions import daily_partitions, partition_window, single_run_backfill
 from mlcost_pipeline.defs.source_resources import FocusExportResource, MlflowTrackingResource
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
+from mlcost_pipeline.normalize.focus_export_sql import file_sha256
 from mlcost_pipeline.normalize.native_totals import focus_file_totals, native_totals
 from mlcost_pipeline.observability import log_event
 from mlcost_pipeline.warehouse.partition_writes import replace_window
@@ -88,9 +89,11 @@ def focus_export_files(
     files = focus_export.files(start, end) if focus_export.enabled else []
     fetched_at = datetime.now(UTC).replace(tzinfo=None)
     rows = []
+    digests: dict[Path, str] = {}  # a file covering several days is hashed once, streamed (never held in memory)
     for day, path in files:
-        data = path.read_bytes()
-        rows.append((day, str(path.resolve()), sha256(data).hexdigest(), len(data), focus_export.label, fetched_at))
+        if path not in digests:
+            digests[path] = file_sha256(str(path))
+        rows.append((day, str(path.resolve()), digests[path], path.stat().st_size, focus_export.label, fetched_at))
     frame = pl.DataFrame(
         rows,
         schema={"x_ChargeDate": pl.Date, "path": pl.String, "sha256": pl.String, "bytes": pl.Int64,

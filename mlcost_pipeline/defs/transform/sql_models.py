@@ -9,8 +9,11 @@ replaces its date window, a full-rebuild model replaces its whole table.
 # This module is the SQL runner: it embeds model files and identifiers that discovery checked
 # (`sql_models._check_name`); every value is bound as a parameter.
 
+import hashlib
+import json
 from collections.abc import Mapping
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +22,9 @@ import duckdb
 from mlcost_pipeline.defs.metadata import preview, window_metadata
 from mlcost_pipeline.defs.partitions import daily_partitions, partition_window, single_run_backfill
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
+from mlcost_pipeline.settings import kpi_sql_params
 from mlcost_pipeline.sql_models import (
+    CONFIG_PARAMS,
     SqlModel,
     SqlModelError,
     SqlTest,
@@ -35,10 +40,17 @@ PREVIEW_ROWS = 10
 
 
 def build_sql_model_defs(
-    root: Path, known_external: Mapping[TableKey, dg.AssetKey] | set[TableKey]
+    root: Path,
+    known_external: Mapping[TableKey, dg.AssetKey] | set[TableKey],
+    config: Mapping[str, object] | None = None,
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
     """Assets and checks for every model and test under `root`; `known_external` are the tables Python assets
-    write (a set of (schema, table), or a mapping to their asset keys when those differ from [schema, table])."""
+    write (a set of (schema, table), or a mapping to their asset keys when those differ from [schema, table]).
+    `config` holds the CONFIG_PARAMS values (Settings.sql_params; the settings' defaults when None)."""
+    config = dict(kpi_sql_params() if config is None else config)
+    unknown = sorted(set(config) - CONFIG_PARAMS)
+    if unknown:
+        raise SqlModelError(f"unknown SQL configuration parameter(s) {unknown}; known: {sorted(CONFIG_PARAMS)}")
     if isinstance(known_external, Mapping):
         external = dict(known_external)
     else:
@@ -46,8 +58,26 @@ def build_sql_model_defs(
     models = build_order(discover(root), set(external))
     tests = discover_tests(root)
     validate_tests(tests, models, set(external))
+    for item in [*models, *tests]:
+        missing = sorted(item.config_params - set(config))
+        if missing:
+            raise SqlModelError(f"{item.path}: reads ${', $'.join(missing)}, which no setting provides")
     keys = {**external, **{m.key: dg.AssetKey(list(m.key)) for m in models}}
-    return [_model_asset(m, keys) for m in models], [_test_check(t, keys) for t in tests]
+    return [_model_asset(_configured(m, config), keys, config) for m in models], [
+        _test_check(t, keys, config) for t in tests
+    ]
+
+
+def _configured(model: SqlModel, config: Mapping[str, object]) -> SqlModel:
+    """The model with the configuration it reads folded into its code version (a changed metric list is a change)."""
+    if not model.config_params:
+        return model
+    used = json.dumps({k: config[k] for k in sorted(model.config_params)}, sort_keys=True)
+    return replace(model, code_version=hashlib.sha256(f"{model.code_version}:{used}".encode()).hexdigest()[:12])
+
+
+def _bound(names: frozenset[str], config: Mapping[str, object]) -> dict[str, object]:
+    return {k: config[k] for k in sorted(names)}
 
 
 def check_name(test: SqlTest) -> str:
@@ -56,8 +86,11 @@ def check_name(test: SqlTest) -> str:
     return test.name if test.name.startswith(table + "__") else f"{table}__{test.name}"
 
 
-def _model_asset(model: SqlModel, keys: Mapping[TableKey, dg.AssetKey]) -> dg.AssetsDefinition:
+def _model_asset(
+    model: SqlModel, keys: Mapping[TableKey, dg.AssetKey], config: Mapping[str, object]
+) -> dg.AssetsDefinition:
     partitioned = model.partitioned_by is not None
+    bound = _bound(model.config_params, config)
 
     @dg.asset(
         key=keys[model.key],
@@ -81,9 +114,9 @@ def _model_asset(model: SqlModel, keys: Mapping[TableKey, dg.AssetKey]) -> dg.As
         with warehouse.writer() as con:
             try:
                 if window:
-                    _replace_window(con, model, *window)
+                    _replace_window(con, model, *window, bound)
                 else:
-                    _rebuild(con, model)
+                    _rebuild(con, model, bound)
             except duckdb.Error as e:
                 raise SqlModelError(f"{model.path}: {e}") from e
             metadata = _written_metadata(con, model, window)
@@ -92,15 +125,17 @@ def _model_asset(model: SqlModel, keys: Mapping[TableKey, dg.AssetKey]) -> dg.As
     return sql_model
 
 
-def _replace_window(con: duckdb.DuckDBPyConnection, model: SqlModel, start: date, end: date) -> int:
+def _replace_window(
+    con: duckdb.DuckDBPyConnection, model: SqlModel, start: date, end: date, config: Mapping[str, object]
+) -> int:
     table, column = model.qualified_name, model.partitioned_by
-    params = {"start_date": start, "end_date": end}
+    params = {"start_date": start, "end_date": end, **config}
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {model.schema}")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM (\n{model.statement}\n) AS _model WHERE false",
         params,
     )
-    _check_columns(con, model, params)
+    _sync_columns(con, model, params, start, end)
     # A row outside the window would survive the next rerun's delete and be counted twice, so it stops the write.
     # DuckDB does not push a filter calling error() below the model's own WHERE, so only output rows are tested.
     guarded = (
@@ -112,24 +147,47 @@ def _replace_window(con: duckdb.DuckDBPyConnection, model: SqlModel, start: date
     return replace_window_sql(con, table, column, start, end, guarded, params)
 
 
-def _check_columns(con: duckdb.DuckDBPyConnection, model: SqlModel, params: dict[str, object]) -> None:
-    # Other partitions already sit in the table, so a changed column list cannot just replace it.
-    query = con.execute(f"SELECT * FROM (\n{model.statement}\n) AS _model WHERE false", params)
-    wanted = sorted(c[0].lower() for c in query.description)
-    query.fetchall()
-    present = sorted(r[0].lower() for r in con.execute(f"DESCRIBE {model.qualified_name}").fetchall())
-    if wanted != present:
-        raise SqlModelError(
-            f"{model.path}: the SELECT returns columns {wanted} but {model.qualified_name} has {present}; "
-            f"drop the table (DROP TABLE {model.qualified_name}) and backfill every partition"
+def _sync_columns(
+    con: duckdb.DuckDBPyConnection, model: SqlModel, params: dict[str, object], start: date, end: date
+) -> None:
+    """Rebuild a partitioned table from its inputs when its SELECT's columns changed (an upgrade).
+
+    Other partitions already sit in the table, so only replacing the window would leave them with the old columns
+    (NULL in new ones, failing whole-table checks). A mart is derived, so the days it already holds are recomputed
+    from its inputs together with the window, in one transaction: the table is replaced whole or not at all.
+    """
+    described = con.execute(f"DESCRIBE SELECT * FROM (\n{model.statement}\n) AS _model", params).fetchall()
+    wanted = sorted((r[0].lower(), r[1]) for r in described)
+    present = sorted((r[0].lower(), r[1]) for r in con.execute(f"DESCRIBE {model.qualified_name}").fetchall())
+    if wanted == present:
+        return
+    column, table = model.partitioned_by, model.qualified_name
+    lo, hi = con.execute(f'SELECT min("{column}"), max("{column}") FROM {table}').fetchall()[0]
+    lo = min(start, lo) if lo is not None else start
+    hi = max(end, hi + timedelta(days=1)) if hi is not None else end
+    widened = {**params, "start_date": lo, "end_date": hi}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM (\n{model.statement}\n) AS _model "
+            f'WHERE "{column}" >= $start_date AND "{column}" < $end_date',
+            widened,
         )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    dg.get_dagster_logger().warning(
+        f"{table}: its columns changed ({present} -> {wanted}); rebuilt from its inputs for {lo}..{hi} (end "
+        "exclusive). Downstream marts of days outside this run keep their values until they are rematerialized."
+    )
 
 
-def _rebuild(con: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
+def _rebuild(con: duckdb.DuckDBPyConnection, model: SqlModel, config: Mapping[str, object]) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {model.schema}")
-        con.execute(f"CREATE OR REPLACE TABLE {model.qualified_name} AS\n{model.statement}")
+        con.execute(f"CREATE OR REPLACE TABLE {model.qualified_name} AS\n{model.statement}", config)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -180,7 +238,11 @@ def _amount_totals(
     return metadata
 
 
-def _test_check(test: SqlTest, keys: Mapping[TableKey, dg.AssetKey]) -> dg.AssetChecksDefinition:
+def _test_check(
+    test: SqlTest, keys: Mapping[TableKey, dg.AssetKey], config: Mapping[str, object]
+) -> dg.AssetChecksDefinition:
+    bound = _bound(test.config_params, config)
+
     @dg.asset_check(
         asset=keys[test.model],
         name=check_name(test),
@@ -193,8 +255,8 @@ def _test_check(test: SqlTest, keys: Mapping[TableKey, dg.AssetKey]) -> dg.Asset
         with warehouse.writer() as con:
             subquery = f"(\n{test.statement}\n) AS _violations"
             try:
-                count = con.execute(f"SELECT count(*) FROM {subquery}").fetchall()[0][0]
-                first = con.sql(f"SELECT * FROM {subquery} LIMIT {PREVIEW_ROWS}").pl()
+                count = con.execute(f"SELECT count(*) FROM {subquery}", bound).fetchall()[0][0]
+                first = con.sql(f"SELECT * FROM {subquery} LIMIT {PREVIEW_ROWS}", params=bound).pl()
             except duckdb.Error as e:
                 raise SqlModelError(f"{test.path}: {e}") from e
         return dg.AssetCheckResult(

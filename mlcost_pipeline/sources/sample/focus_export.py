@@ -11,6 +11,9 @@ Acme ML on OCI, every day:
 - a data-prep VM covered by Acme's annual spend commitment (PricingCategory Committed, BilledCost 0, the
   amortized amount in EffectiveCost, CommitmentDiscountStatus Used);
 - object storage (the datasets bucket is tagged, the logs bucket is not) and untagged outbound data transfer;
+- a preemptible GPU VM for vision-qa hyperparameter sweeps (OCI's spot capacity: PricingCategory Dynamic, half
+  the on-demand price), one row for the hours it ran;
+- OCI DevOps build minutes for the platform team (ServiceCategory Developer Tools: tooling spend);
 - one Tax row. Everything is a function of `org.rng(day, "oci")`; rewriting a day gives the same bytes.
 """
 
@@ -42,6 +45,7 @@ COMPARTMENTS = {  # name -> OCID
 }
 COMMITMENT_ID = "ocid1.commitment.oc1.iad.aaaaacmeannualflex2026"
 GPU_PRICE = (Decimal("2.00"), Decimal("1.80"))  # (list, contracted) USD per GPU hour
+PREEMPTIBLE_GPU_PRICE = (Decimal("1.00"), Decimal("1.00"))  # OCI preemptible capacity: 50% of on-demand list
 TAX_RATE = Decimal("0.06")
 _Q = Decimal("0.000001")
 
@@ -164,6 +168,25 @@ def _storage_and_network(f: _File) -> None:
               prices=(Decimal("0.0085"),) * 2)
 
 
+def _preemptible_sweep(f: _File) -> None:
+    first, hours = f.r.randint(0, 10), f.r.randint(2, 8)
+    tags = {"proj": "vision-qa", "workload": "tuning", "Oracle-Tags.CreatedBy": "vqa-sweeps@acme.example"}
+    gpus = 2
+    row = f.add(start=f.hour(first), hours=hours, compartment="vision-qa",
+                service=("Compute", "Compute", "Virtual Machines"), sku=("B95910", "GPU A10 - Preemptible"),
+                quantity=Decimal(gpus * hours), unit="GPU Hours", prices=PREEMPTIBLE_GPU_PRICE,
+                resource=("ocid1.instance.oc1.iad.aaaaacmevqasweep01", "vqa-sweep-01", "Instance"), tags=tags,
+                SkuPriceDetails=json.dumps({"GpuCount": gpus, "InstanceType": "VM.GPU.A10.2"}, separators=(",", ":")))
+    row["PricingCategory"] = "Dynamic"  # FOCUS: spot / preemptible pricing
+
+
+def _devops_builds(f: _File) -> None:
+    minutes = Decimal(f.r.randint(300, 900))
+    f.add(start=f.hour(0), hours=24, compartment="platform",
+          service=("DevOps", "Developer Tools", "Continuous Integration and Deployment"), sku=("B92985", "DevOps - Build Minutes"),
+          quantity=minutes, unit="Minutes", prices=(Decimal("0.0085"),) * 2, tags={"project": "data-platform"})
+
+
 def _tax(f: _File) -> None:
     billed = sum((Decimal(r["BilledCost"]) for r in f.rows), Decimal(0))
     amount = _num(billed * TAX_RATE)
@@ -178,7 +201,7 @@ def _tax(f: _File) -> None:
 def focus_csv(day: date) -> bytes:
     """One day's FOCUS 1.2 CSV, byte for byte."""
     f = _File(day)
-    for part in (_gpu_training, _committed_vm, _storage_and_network, _tax):
+    for part in (_gpu_training, _committed_vm, _storage_and_network, _preemptible_sweep, _devops_builds, _tax):
         part(f)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=HEADER, lineterminator="\n")

@@ -124,7 +124,8 @@ def _incremental(root: Path, rows: int, history_rows: int, history_days: int) ->
     work = root / f"incremental-{history_days}"
     focus_dir = work / "focus"
     focus_dir.mkdir(parents=True)
-    history_template = generate(history_rows, DAY - timedelta(days=1), work / "history-template.parquet")
+    # The template holds DAY's charges: `_history_files` shifts it back k days into the file named DAY - k.
+    history_template = generate(history_rows, DAY, work / "history-template.parquet")
     _history_files(history_template.rename(work / "tpl.parquet"), focus_dir, DAY, history_days)
     history_start = DAY - timedelta(days=history_days)
     _mlflow_store(work, [history_start + timedelta(days=i) for i in range(history_days + 1)])

@@ -10,8 +10,8 @@
 WITH days AS (
     SELECT DISTINCT date FROM marts.kpi_daily
 ),
-currency AS (
-    SELECT lower(min(reporting_currency)) AS unit FROM core.allocated_costs
+currency AS (  -- as kpi_model_daily names it: a day may have run estimates and no billed cost at all
+    SELECT lower(min(reporting_currency)) AS unit FROM marts.cost_per_run WHERE reporting_currency IS NOT NULL
 ),
 cost_days AS (
     SELECT DISTINCT charge_date AS date FROM core.allocated_costs WHERE charge_date IN (SELECT date FROM days)

@@ -11,16 +11,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from mlcost_pipeline.allocation.allocated_schema import create_table_sql as allocated_create_table_sql
 from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_costs_create_table_sql
 from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
-from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_create_table_sql
-from mlcost_pipeline.normalize.mlflow_records import (
-    ml_model_versions_create_table_sql,
-    ml_runs_create_table_sql,
-)
 from mlcost_pipeline.sql_models import discover
+from mlcost_pipeline.warehouse.schema import ensure_schema
 
 ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 D = Decimal
@@ -99,12 +94,8 @@ def kpi_defs(config: dict | None = None):
 
 def build_warehouse(path: Path) -> None:
     con = duckdb.connect(str(path))
-    con.execute("CREATE SCHEMA core")
-    con.execute(allocated_create_table_sql("core.allocated_costs"))
-    con.execute(focus_create_table_sql("core.focus_costs"))
-    con.execute(ml_runs_create_table_sql("core.ml_runs"))
+    ensure_schema(con)  # the warehouse's own tables, as the pipeline creates them
     con.execute(ml_run_costs_create_table_sql("core.ml_run_costs"))
-    con.execute(ml_model_versions_create_table_sql("core.ml_model_versions"))
     con.executemany(
         "INSERT INTO core.allocated_costs (x_LineId, piece, charge_date, project, model, run_id, billing_currency, "
         "amount, reporting_currency, amount_reporting, method, rule_id, service_category, service_name, provider, "

@@ -11,14 +11,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mlcost_pipeline.allocation.allocated_schema import create_table_sql as allocated_create_table_sql
 from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_costs_create_table_sql
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
-from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_create_table_sql
-from mlcost_pipeline.normalize.mlflow_records import (
-    ml_model_versions_create_table_sql,
-    ml_runs_create_table_sql,
-)
+from mlcost_pipeline.warehouse.schema import ensure_schema
 from mlcost_pipeline_tests.kpi_fixtures import kpi_defs
 
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
@@ -70,12 +65,8 @@ PIECES = [
 def warehouse(tmp_path_factory) -> WarehouseResource:
     path = tmp_path_factory.mktemp("ml_cost_marts") / "w.duckdb"
     con = duckdb.connect(str(path))
-    con.execute("CREATE SCHEMA core")
-    con.execute(allocated_create_table_sql("core.allocated_costs"))
-    con.execute(focus_create_table_sql("core.focus_costs"))
-    con.execute(ml_runs_create_table_sql("core.ml_runs"))
+    ensure_schema(con)  # the warehouse's own tables, as the pipeline creates them
     con.execute(ml_run_costs_create_table_sql("core.ml_run_costs"))
-    con.execute(ml_model_versions_create_table_sql("core.ml_model_versions"))
     con.executemany(
         "INSERT INTO core.ml_runs (run_id, experiment_id, experiment_name, status, start_time, end_time, "
         "duration_hours, gpu_count, gpu_hours, project_tag, model_tag, workload, metrics, x_RunDate) "

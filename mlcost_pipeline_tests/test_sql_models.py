@@ -11,16 +11,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mlcost_pipeline.allocation.allocated_schema import create_table_sql
 from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_costs_create_table_sql
 from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
-from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_create_table_sql
-from mlcost_pipeline.normalize.mlflow_records import (
-    ml_model_versions_create_table_sql,
-    ml_runs_create_table_sql,
-)
 from mlcost_pipeline.sql_models import SqlModelError, build_order, discover, discover_tests
+from mlcost_pipeline.warehouse.schema import ensure_schema
 from mlcost_pipeline_tests.kpi_fixtures import external_tables, kpi_defs
 
 ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
@@ -211,12 +206,8 @@ ROWS = [
 def warehouse(tmp_path) -> WarehouseResource:
     path = tmp_path / "w.duckdb"
     con = duckdb.connect(str(path))
-    con.execute("CREATE SCHEMA core")
-    con.execute(create_table_sql("core.allocated_costs"))
-    con.execute(focus_create_table_sql("core.focus_costs"))
-    con.execute(ml_runs_create_table_sql("core.ml_runs"))
+    ensure_schema(con)  # the warehouse's own tables, as the pipeline creates them
     con.execute(ml_run_costs_create_table_sql("core.ml_run_costs"))
-    con.execute(ml_model_versions_create_table_sql("core.ml_model_versions"))
     con.executemany(
         "INSERT INTO core.allocated_costs (x_LineId, piece, charge_date, billing_currency, amount, project, model, "
         "method, provider, reporting_currency, amount_reporting) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'USD', ?)",

@@ -17,11 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlcost_pipeline.allocation.rules_inputs import CurrencyRules, DriverSource, RunCostRules
 from mlcost_pipeline.allocation.rules_pools import BUILTIN_DRIVERS, Fallbacks, Pool
+from mlcost_pipeline.config_files import read_yaml_mapping, validation_message
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parents[2] / "rules" / "allocation.yaml"
 DIMENSIONS = ("project", "model", "team", "environment", "cost_center")
@@ -83,7 +83,7 @@ class Rules(BaseModel):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Rules:
-        # "@path: message" puts the error at that field (see _one_line), not at the top level.
+        # "@path: message" puts the error at that field (see config_files.validation_message), not at the top level.
         seen: dict[str, int] = {}
         for i, pool in enumerate(self.pools):
             if pool.id in seen:
@@ -132,36 +132,16 @@ def normalize_value(value: str) -> str:
     return re.sub(r"[_\s]+", "-", value.strip().lower())
 
 
-def _one_line(path: Path, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if msg.startswith("@"):
-        where, _, msg = msg[1:].partition(": ")
-        loc += where.split(".")
-    text = " ".join(msg.split())
-    return f"{path}: {'.'.join(loc) or '(top level)'}: {text}"
-
-
 def load_rules(path: Path | str | None = None) -> LoadedRules:
     """Read, validate and resolve a rules file; every problem is a RulesError of one line."""
     from mlcost_pipeline.allocation.rules_inputs import read_driver_csv, read_fx_rates
 
     path = Path(path) if path else DEFAULT_RULES_PATH
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise RulesError(f"{path}: cannot read rules file: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(data, dict):
-        raise RulesError(f"{path}: (top level): expected a mapping with 'dimensions', got {type(data).__name__}")
+    text, data = read_yaml_mapping(path, "rules", RulesError, "'dimensions'")
     try:
         rules = Rules.model_validate(data)
     except ValidationError as exc:
-        raise RulesError(_one_line(path, exc)) from exc
+        raise RulesError(validation_message(path, exc)) from exc
     base = path.resolve().parent
     digest = hashlib.sha256(text.encode())
     rates_path = rules.currency.resolved_rates_file(base)

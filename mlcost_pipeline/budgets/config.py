@@ -14,8 +14,9 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlcost_pipeline.config_files import read_yaml_mapping, validation_message
 
 DEFAULT_BUDGETS_PATH = Path(__file__).resolve().parents[2] / "rules" / "budgets.yaml"
 MONEY_PLACES = 12  # DECIMAL(38,12), as every amount in the warehouse
@@ -185,38 +186,17 @@ class LoadedBudgets:
         return out
 
 
-def _one_line(path: Path, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if msg.startswith("@"):
-        where, _, msg = msg[1:].partition(": ")
-        loc += where.split(".")
-    return f"{path}: {'.'.join(loc) or '(top level)'}: {' '.join(msg.split())}"
-
-
 def load_budgets(path: Path | str | None = None, reporting_currency: str | None = None) -> LoadedBudgets:
     """Read and validate a budgets file; every problem is a BudgetsError of one line naming the file and field.
 
     With `reporting_currency`, the file's `currency` must equal it: budgets are compared with amount_reporting.
     """
     path = Path(path) if path else DEFAULT_BUDGETS_PATH
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BudgetsError(f"{path}: cannot read budgets file: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise BudgetsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(data, dict):
-        raise BudgetsError(
-            f"{path}: (top level): expected a mapping with 'currency' and 'budgets', got {type(data).__name__}"
-        )
+    text, data = read_yaml_mapping(path, "budgets", BudgetsError, "'currency' and 'budgets'")
     try:
         parsed = BudgetsFile.model_validate(data)
     except ValidationError as exc:
-        raise BudgetsError(_one_line(path, exc)) from exc
+        raise BudgetsError(validation_message(path, exc)) from exc
     if reporting_currency and parsed.currency != reporting_currency.upper():
         raise BudgetsError(
             f"{path}: currency: budgets are in {parsed.currency} but the reporting currency "

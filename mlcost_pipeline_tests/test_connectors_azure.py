@@ -20,7 +20,7 @@ from mlcost_pipeline_tests.connector_helpers import (
     live_settings,
     materialize_day,
 )
-from mlcost_pipeline_tests.stubs.azure import AzureStub, published_body, serving
+from mlcost_pipeline_tests.stubs.azure import published_body, serving
 
 SCOPE = "/subscriptions/00000000-0000-0000-0000-000000000000"
 RATE_LIMIT = "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"
@@ -28,7 +28,7 @@ RATE_LIMIT = "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"
 
 @pytest.fixture(scope="module")
 def azure(tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("azure"), AzureStub) as served:
+    with serving(tmp_path_factory.mktemp("azure")) as served:
         yield served
 
 

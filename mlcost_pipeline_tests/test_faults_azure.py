@@ -22,35 +22,15 @@ from mlcost_pipeline_tests.connector_helpers import (
     live_settings,
     materialize_day,
 )
-from mlcost_pipeline_tests.stubs.azure import AzureStub, published_body, serving
+from mlcost_pipeline_tests.stubs.azure import published_body, serving
 
 SCOPE = "/subscriptions/00000000-0000-0000-0000-000000000000"
 DAY = date(2026, 3, 1)
 
 
-class MidPageStub(AzureStub):
-    """Faults answered to `$skiptoken` requests only (page 2 onwards); `loop` makes page 2 point at itself."""
-
-    def __init__(self, ca):
-        super().__init__(ca)
-        self.later_faults: list[tuple[int, dict[str, str]]] = []
-        self.loop = False
-
-    def handle(self, method, path, query, headers, body):
-        if query.get("$skiptoken") and self.later_faults:
-            self.times.append(0.0)
-            status, extra = self.later_faults.pop(0)
-            return status, {"error": {"code": str(status), "message": "stub fault"}}, extra
-        status, page, extra = super().handle(method, path, query, headers, body)
-        if self.loop and query.get("$skiptoken") and status == 200 and page["properties"]["nextLink"]:
-            page["properties"]["nextLink"] = page["properties"]["nextLink"].replace(
-                f"$skiptoken={int(query['$skiptoken']) + self.page_size}", f"$skiptoken={query['$skiptoken']}")
-        return status, page, extra
-
-
 @pytest.fixture(scope="module")
 def azure(tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("azure"), MidPageStub) as served:
+    with serving(tmp_path_factory.mktemp("azure")) as served:
         yield served
 
 

@@ -22,37 +22,24 @@ from mlcost_pipeline_tests.connector_helpers import (
     live_settings,
     materialize_day,
 )
-from mlcost_pipeline_tests.stubs.azure import RESET, SLOW, AzureStub, serving
+from mlcost_pipeline_tests.stubs.azure import RESET, SLOW, serving
 
 SCOPE = "/subscriptions/00000000-0000-0000-0000-000000000000"
 DAY = date(2026, 3, 1)
 WINDOW = (DAY, date(2026, 3, 3))  # 2 days x 4 published rows, 3 rows a page: 3 pages per cost type
 
 
-class LaterPageStub(AzureStub):
-    """`later` faults are answered to `$skiptoken` requests only, so they hit page 2 and after."""
-
-    def __init__(self, ca):
-        super().__init__(ca)
-        self.later: list[tuple[int, dict[str, str]]] = []
-        self.slow_seconds = 2.5
-
-    def handle(self, method, path, query, headers, body):
-        if query.get("$skiptoken") and self.later:
-            self.faults.insert(0, self.later.pop(0))
-        return super().handle(method, path, query, headers, body)
-
-
 @pytest.fixture(scope="module")
 def azure(tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("azure_network"), LaterPageStub) as served:
+    with serving(tmp_path_factory.mktemp("azure_network")) as served:
+        served[0].slow_seconds = 2.5  # past the 1 s read timeout, whichever page it stalls
         yield served
 
 
 @pytest.fixture(autouse=True)
 def clean_stub(azure):
     stub, _ = azure
-    stub.faults, stub.later, stub.bad = [], [], None
+    stub.faults, stub.later_faults, stub.bad = [], [], None
     stub.bodies.clear()
 
 
@@ -81,9 +68,9 @@ def clean(azure, tmp_path_factory):
 def test_a_dropped_or_stalled_request_is_retried_and_gives_the_clean_records(azure, clean, tmp_path, fault, where):
     stub, _ = azure
     records, requests = clean
-    (stub.faults if where == "first" else stub.later).append((fault, {}))
+    (stub.faults if where == "first" else stub.later_faults).append((fault, {}))
     assert _pull(azure, tmp_path) == records  # nothing lost, the late answer not counted twice
-    assert not stub.faults and not stub.later  # the fault was served
+    assert not stub.faults and not stub.later_faults  # the fault was served
     assert len(stub.bodies) == requests + 1  # one retry, of the page that failed
 
 
@@ -99,7 +86,7 @@ def test_a_persistent_fault_fails_the_partition_naming_source_days_and_scope(azu
     first = materialize_day(settings, "raw.azure_cost_management", DAY)
     assert first.success, failure_message(first)
     clean_total = _day_total(settings)
-    stub.later = [(SLOW, {}), (RESET, {}), (SLOW, {})]  # page 2: the first try and both retries
+    stub.later_faults = [(SLOW, {}), (RESET, {}), (SLOW, {})]  # page 2: the first try and both retries
     message = assert_bad_answer_keeps_day(
         settings, "raw.azure_cost_management", DAY,
         f"azure_cost_management days {DAY}..{DAY} {SCOPE}: still Service", "after 2 retries",

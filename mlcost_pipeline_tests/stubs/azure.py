@@ -38,6 +38,8 @@ class AzureStub:
     def __init__(self, ca: trustme.CA, page_size: int = 3):
         self.page_size = page_size
         self.faults: list[tuple[int, dict[str, str]]] = []
+        self.later_faults: list[tuple[int, dict[str, str]]] = []  # served to `$skiptoken` pages only (page 2 on)
+        self.loop = False  # page 2 onwards names itself as its nextLink
         self.bad: str | None = None  # malformed | missing_column | unknown_currency
         self.slow_seconds = 2.0
         self.bodies: list[dict] = []
@@ -86,6 +88,8 @@ class AzureStub:
         if auth != f"Bearer {TOKEN}":
             return 401, {"error": {"code": "AuthenticationFailed", "message": "bad token"}}, {}
         self.bodies.append(copy.deepcopy(body))
+        if query.get("$skiptoken") and self.later_faults:
+            self.faults.insert(0, self.later_faults.pop(0))
         if self.faults:
             status, extra = self.faults.pop(0)
             if status == SLOW:
@@ -100,8 +104,9 @@ class AzureStub:
         offset = int(query.get("$skiptoken") or 0)
         rest = offset + self.page_size < len(rows)
         scope = path.removesuffix("/providers/Microsoft.CostManagement/query")
+        following = offset if self.loop and offset else offset + self.page_size
         next_link = (f"https://management.azure.com{path}?api-version={query['api-version']}"
-                     f"&$skiptoken={offset + self.page_size}") if rest else None  # fmt: skip
+                     f"&$skiptoken={following}") if rest else None  # fmt: skip
         page = published_body()
         page["id"] = f"{scope}/providers/Microsoft.CostManagement/query/{page['name']}"
         page["properties"] = {"nextLink": next_link, "columns": columns,
@@ -125,14 +130,14 @@ def write_fake_az(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def serving(root: Path, stub_class: type[AzureStub] = AzureStub) -> Iterator[tuple[AzureStub, Path]]:
+def serving(root: Path) -> Iterator[tuple[AzureStub, Path]]:
     """An HTTPS stub with its own CA, and DefaultAzureCredential pointed at the stand-in `az` (no Microsoft login)."""
     import pytest
 
     ca = trustme.CA()
     ca.cert_pem.write_to_path(str(root / "ca.pem"))
     az = write_fake_az(root / "bin")
-    with stub_class(ca) as stub, pytest.MonkeyPatch.context() as mp:
+    with AzureStub(ca) as stub, pytest.MonkeyPatch.context() as mp:
         mp.setenv("PATH", f"{az.parent}:/usr/bin:/bin")
         mp.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
         yield stub, root / "ca.pem"

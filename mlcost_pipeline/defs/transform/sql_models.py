@@ -256,7 +256,9 @@ def _test_check(
             subquery = f"(\n{test.statement}\n) AS _violations"
             try:
                 count = con.execute(f"SELECT count(*) FROM {subquery}", bound).fetchall()[0][0]
-                first = con.sql(f"SELECT * FROM {subquery} LIMIT {PREVIEW_ROWS}", params=bound).pl()
+                # A passing check (the usual case) does not run its query a second time: LIMIT 0 only plans it.
+                shown = PREVIEW_ROWS if count else 0
+                first = con.sql(f"SELECT * FROM {subquery} LIMIT {shown}", params=bound).pl()
             except duckdb.Error as e:
                 raise SqlModelError(f"{test.path}: {e}") from e
         return dg.AssetCheckResult(

@@ -40,7 +40,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         *budget_assets,
     ]
     external = {tuple(key.path) for a in python_assets for key in a.keys}
-    sql_assets, sql_checks = build_sql_model_defs(SQL_MODELS_ROOT, external, settings.sql_params)
+    sql_assets, sql_checks = build_sql_model_defs(SQL_MODELS_ROOT, external, settings.sql_params,
+                                                  mlflow_enabled=settings.enabled("mlflow"))
     defs = dg.Definitions(
         assets=[*python_assets, *sql_assets],
         asset_checks=[*sql_checks, *budget_checks],

@@ -1,12 +1,18 @@
 """Settings read from the environment (MLCOST_*), resolved when asked for, never at import time.
 
-Credentials are never read here: each SDK finds its own through its standard chain.
+Credentials are never read here: each SDK finds its own through its standard chain. KNOWN_SETTINGS lists every
+MLCOST_* variable the project reads; any other MLCOST_* variable in the environment is most likely a typo, and is
+reported once per process (warn_unknown_settings) with the closest known name.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 ALL_SOURCES = ("aws", "gcp", "azure", "focus", "mlflow")
@@ -14,6 +20,56 @@ SAMPLE = "sample"
 DEFAULT_AWS_METRICS = ("UnblendedCost", "AmortizedCost", "NetAmortizedCost", "UsageQuantity")
 DEFAULT_KPI_METRICS = ("accuracy", "customer_retention_lift")
 DEFAULT_KPI_QUALITY_METRIC = "accuracy"
+DEFAULT_PARTITIONS_START = "2025-01-01"
+
+# Every MLCOST_* variable read anywhere (package, bench, Makefile, tests); each is documented in README.md's
+# settings tables or under docs/ (mlcost_pipeline_tests/test_settings_known.py holds both lists equal).
+KNOWN_SETTINGS = (
+    "MLCOST_WAREHOUSE_PATH", "MLCOST_SOURCES", "MLCOST_RULES", "MLCOST_REPORTING_CURRENCY", "MLCOST_RESTATEMENT_DAYS",
+    "MLCOST_SAMPLE_DIR", "MLCOST_DUCKDB_MEMORY_LIMIT", "MLCOST_PARTITIONS_START", "MLCOST_KPI_METRICS",
+    "MLCOST_KPI_QUALITY_METRIC", "MLCOST_BUDGETS", "MLCOST_BUDGET_ALERT_ON", "MLCOST_BUDGET_WEBHOOK_URL",
+    "MLCOST_AWS_ENDPOINT_URL", "MLCOST_AWS_REGION", "MLCOST_AWS_ACCOUNTS", "MLCOST_AWS_PAYER_ACCOUNT",
+    "MLCOST_AWS_TAG_KEY", "MLCOST_AWS_GROUP_BY", "MLCOST_AWS_METRICS", "MLCOST_AWS_MAX_REQUESTS",
+    "MLCOST_AWS_MAX_ATTEMPTS", "MLCOST_GCP_BILLING_TABLE", "MLCOST_GCP_EXPORT_KIND", "MLCOST_GCP_QUERY_PROJECT",
+    "MLCOST_GCP_QUERY_LOCATION", "MLCOST_GCP_MAX_BYTES_BILLED", "MLCOST_GCP_LIST_PRICES",
+    "MLCOST_GCP_RETRY_DEADLINE_SECONDS", "MLCOST_GCP_TIMEOUT_SECONDS", "MLCOST_BIGQUERY_API_ENDPOINT",
+    "MLCOST_CLOUD_BILLING_API_ENDPOINT", "MLCOST_AZURE_SCOPES", "MLCOST_AZURE_BASE_URL", "MLCOST_AZURE_CA_BUNDLE",
+    "MLCOST_AZURE_CREDENTIAL_SCOPE", "MLCOST_AZURE_TAG_KEY", "MLCOST_AZURE_MAX_RETRIES",
+    "MLCOST_AZURE_MAX_WAIT_SECONDS", "MLCOST_AZURE_TIMEOUT_SECONDS", "MLCOST_FOCUS_PATH", "MLCOST_FOCUS_CACHE_DIR",
+    # test and CI hooks (docs/reliability.md, docs/operations.md)
+    "MLCOST_FAULT_PAUSE_IN_WRITE", "MLCOST_UI_TEST", "MLCOST_UI_SCREENSHOT",
+)  # fmt: skip
+_PREFIX = "MLCOST_"
+_warned: set[str] = set()
+_log = logging.getLogger(__name__)
+
+
+def unknown_settings(env: Mapping[str, str]) -> dict[str, str | None]:
+    """MLCOST_* variables of `env` that the project does not read -> the closest known name (None if none is close)."""
+    known = set(KNOWN_SETTINGS)
+    out = {}
+    for name in sorted(n for n in env if n.upper().startswith(_PREFIX) and n not in known):
+        close = difflib.get_close_matches(name.upper(), KNOWN_SETTINGS, n=1, cutoff=0.6)
+        out[name] = close[0] if close else None
+    return out
+
+
+def unknown_setting_message(name: str, closest: str | None) -> str:
+    hint = f"did you mean {closest}?" if closest else "the settings are listed in README.md (Settings)"
+    return f"{name} is not a setting of mlcost-pipeline and is ignored; {hint}"
+
+
+def warn_unknown_settings(
+    env: Mapping[str, str] | None = None, emit: Callable[[str], None] | None = None
+) -> list[str]:
+    """Report each unknown MLCOST_* variable once per process (the CLI prints, a code location logs); return the
+    messages reported by this call."""
+    found = unknown_settings(os.environ if env is None else env)
+    messages = [unknown_setting_message(n, c) for n, c in found.items() if n not in _warned]
+    _warned.update(found)
+    for message in messages:
+        (emit or _log.warning)(message)
+    return messages
 
 
 def _csv(raw: str | None) -> tuple[str, ...]:
@@ -93,6 +149,10 @@ class Settings:
         return kpi_sql_params(self.kpi_metrics, self.kpi_quality_metric)
 
     @property
+    def first_partition(self) -> date:
+        return date.fromisoformat(self.partitions_start)
+
+    @property
     def warehouse_dir(self) -> Path:
         return self.warehouse_path.parent
 
@@ -136,7 +196,17 @@ def _metric_names(env: dict[str, str]) -> tuple[tuple[str, ...], str]:
     return metrics, quality
 
 
+def _partitions_start(raw: str | None) -> str:
+    value = (raw or "").strip() or DEFAULT_PARTITIONS_START
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError(f"MLCOST_PARTITIONS_START: not a YYYY-MM-DD date: {raw!r}") from None
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
+    if env is None:
+        warn_unknown_settings()  # the environment a process runs with: a typo there is reported once
     env = dict(os.environ if env is None else env)
     warehouse = Path(env.get("MLCOST_WAREHOUSE_PATH", "warehouse/mlcost.duckdb"))
     rules = env.get("MLCOST_RULES")
@@ -148,7 +218,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         reporting_currency=env.get("MLCOST_REPORTING_CURRENCY", "USD").upper(),
         restatement_days=int(env.get("MLCOST_RESTATEMENT_DAYS", "3")),
         sample_dir=Path(env.get("MLCOST_SAMPLE_DIR", str(warehouse.parent / "samples"))),
-        partitions_start=env.get("MLCOST_PARTITIONS_START", "2025-01-01"),
+        partitions_start=_partitions_start(env.get("MLCOST_PARTITIONS_START")),
         connectors=load_connector_settings(env, warehouse.parent),
         kpi_metrics=kpi_metrics,
         kpi_quality_metric=kpi_quality_metric,

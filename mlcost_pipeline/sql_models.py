@@ -13,6 +13,9 @@ exclusive); a full-rebuild model takes no window. Any model or test may also rea
 parameters in CONFIG_PARAMS (`$kpi_metrics`, a VARCHAR[] of MLflow metric names, and `$quality_metric`): the runner
 binds them from settings, so a configured name never becomes SQL text, and a model's code version includes the
 values it reads, so a configuration change shows the model as changed in the UI.
+
+`fed_only_by` derives, from the same dependencies, which models hold nothing but what a given set of tables feeds
+(e.g. MLflow runs): the runner reports a test that reads only such tables as not applicable when that source is off.
 """
 
 from __future__ import annotations
@@ -156,6 +159,25 @@ def build_order(models: Iterable[SqlModel], known_external: set[TableKey]) -> li
         raise SqlModelError(
             f"{by_key[cycle[0]].path}: dependency cycle {' -> '.join(map(_dotted, cycle))}"
         ) from None
+
+
+def fed_only_by(models: Iterable[SqlModel], sources: set[TableKey]) -> frozenset[TableKey]:
+    """`sources` plus every model all of whose dependencies are in that set, transitively (a fixed point)."""
+    fed, pending = set(sources), [m for m in models if m.deps]
+    changed = True
+    while changed:
+        changed = False
+        for model in list(pending):
+            if model.deps <= fed:
+                fed.add(model.key)
+                pending.remove(model)
+                changed = True
+    return frozenset(fed)
+
+
+def reads_only(test: SqlTest, tables: frozenset[TableKey]) -> bool:
+    """Whether every table the test reads (and the one it checks) is in `tables`."""
+    return (test.refs | {test.model}) <= tables
 
 
 def validate_tests(

@@ -52,6 +52,12 @@ def _totals(path):
     }
 
 
+def test_with_mlflow_among_the_sources_every_check_runs(warehouse):
+    _, first, _ = warehouse
+    skipped = [e.check_name for e in first.get_asset_check_evaluations() if "not_applicable" in e.metadata]
+    assert skipped == []
+
+
 def test_pipeline_lands_every_source_for_every_day(warehouse):
     path, _, _ = warehouse
     got = {(d, s) for d, s, *_ in _q(path, "SELECT x_ChargeDate, x_SourceSystem, count(*) FROM core.focus_costs GROUP BY ALL")}

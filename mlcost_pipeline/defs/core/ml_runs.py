@@ -13,6 +13,14 @@ from mlcost_pipeline.normalize.mlflow_records import normalize_model_versions, n
 from mlcost_pipeline.warehouse.partition_writes import replace_window
 from mlcost_pipeline.warehouse.raw_landing import read_payloads
 
+# The tables that hold nothing but what MLflow feeds (one row per run, model version or run cost): with MLflow off
+# they are empty, and a SQL test that reads only these (and marts built only from them) does not apply.
+MLFLOW_TABLES = frozenset({
+    ("raw", "mlflow_runs"), ("raw", "mlflow_model_versions"), ("core", "ml_runs"), ("core", "ml_model_versions"),
+    ("core", "ml_run_costs"),
+})  # fmt: skip
+MLFLOW_OFF = "MLflow is not among MLCOST_SOURCES"
+
 
 @dg.asset(
     key=["core", "ml_runs"],

@@ -3,6 +3,10 @@
 Discovery and dependency analysis live in `mlcost_pipeline.sql_models`; this module only runs the SQL (DuckDB,
 through the `warehouse` resource) and reports what it wrote. The runner owns the DDL: a partitioned model
 replaces its date window, a full-rebuild model replaces its whole table.
+
+A test that reads only MLflow-fed tables (ml_runs.MLFLOW_TABLES and the models built only from them, found from
+the SQL) passes as not applicable, with the reason in its metadata, when MLflow is not among the sources: in a
+billing-only setup those tables are empty by design, and an empty check proves nothing.
 """
 
 # ruff: noqa: S608
@@ -19,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from mlcost_pipeline.defs.core.ml_runs import MLFLOW_OFF, MLFLOW_TABLES
 from mlcost_pipeline.defs.metadata import preview, window_metadata
 from mlcost_pipeline.defs.partitions import daily_partitions, partition_window, single_run_backfill
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
@@ -32,6 +37,8 @@ from mlcost_pipeline.sql_models import (
     build_order,
     discover,
     discover_tests,
+    fed_only_by,
+    reads_only,
     validate_tests,
 )
 from mlcost_pipeline.warehouse.partition_writes import replace_window_sql
@@ -43,10 +50,14 @@ def build_sql_model_defs(
     root: Path,
     known_external: Mapping[TableKey, dg.AssetKey] | set[TableKey],
     config: Mapping[str, object] | None = None,
+    mlflow_tables: frozenset[TableKey] = MLFLOW_TABLES,
+    mlflow_enabled: bool = True,
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
     """Assets and checks for every model and test under `root`; `known_external` are the tables Python assets
     write (a set of (schema, table), or a mapping to their asset keys when those differ from [schema, table]).
-    `config` holds the CONFIG_PARAMS values (Settings.sql_params; the settings' defaults when None)."""
+    `config` holds the CONFIG_PARAMS values (Settings.sql_params; the settings' defaults when None).
+    `mlflow_tables` are the external tables only MLflow feeds; without `mlflow_enabled` the tests that read only
+    those (and the models built only from them) pass as not applicable."""
     config = dict(kpi_sql_params() if config is None else config)
     unknown = sorted(set(config) - CONFIG_PARAMS)
     if unknown:
@@ -63,8 +74,10 @@ def build_sql_model_defs(
         if missing:
             raise SqlModelError(f"{item.path}: reads ${', $'.join(missing)}, which no setting provides")
     keys = {**external, **{m.key: dg.AssetKey(list(m.key)) for m in models}}
+    mlflow_fed = fed_only_by(models, set(mlflow_tables) & set(external))
     return [_model_asset(_configured(m, config), keys, config) for m in models], [
-        _test_check(t, keys, config) for t in tests
+        _test_check(t, keys, config, needs_mlflow=reads_only(t, mlflow_fed),
+                    not_applicable=None if mlflow_enabled else MLFLOW_OFF) for t in tests
     ]
 
 
@@ -239,18 +252,32 @@ def _amount_totals(
 
 
 def _test_check(
-    test: SqlTest, keys: Mapping[TableKey, dg.AssetKey], config: Mapping[str, object]
+    test: SqlTest,
+    keys: Mapping[TableKey, dg.AssetKey],
+    config: Mapping[str, object],
+    needs_mlflow: bool = False,
+    not_applicable: str | None = None,
 ) -> dg.AssetChecksDefinition:
     bound = _bound(test.config_params, config)
+    description = test.description
+    if needs_mlflow:
+        description += "\n\nNot applicable (it passes and says why) when MLflow is not among MLCOST_SOURCES."
 
     @dg.asset_check(
         asset=keys[test.model],
         name=check_name(test),
-        description=test.description or None,
+        description=description or None,
         blocking=True,
         additional_deps=[keys[r] for r in sorted(test.refs - {test.model})],
     )
     def sql_test(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        reason = not_applicable if needs_mlflow else None
+        if reason:
+            return dg.AssetCheckResult(
+                passed=True,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"not_applicable": reason, "sql_test": str(test.path)},
+            )
         # The write lock, not a read-only connection: DuckDB refuses a reader while another process writes.
         with warehouse.writer() as con:
             subquery = f"(\n{test.statement}\n) AS _violations"

@@ -11,15 +11,23 @@ registered as model versions; some of those are promoted (alias `production` on 
 `acme.promoted_at` version tag, because MLflow does not record when an alias was set). MLflow stamps a version
 with the wall-clock time of its creation, so the sample also records the sampled registration time in the
 `acme.registered_at` version tag.
+
+The store file is created under a temporary name and renamed into place once MLflow has migrated it to its
+current schema, so a kill -9 during creation leaves no half-migrated `mlflow.db` (a run created but not finished
+is completed by the next call). A store an earlier version left half-migrated, with no run in it, is moved aside
+as `mlflow.db.incomplete-<time>` and rebuilt.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
+import sqlite3
+import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -56,6 +64,7 @@ PROJECT_INSTANCE_TYPES = {
     "data-platform": ("g5.xlarge", "BM.GPU.A10.4"),
 }
 BUSINESS_METRIC_PROJECTS = ("churn", "recsys")
+_log = logging.getLogger(__name__)
 _GCP_PROJECT = {"recsys": "acme-recsys-prod", "search-ranking": "acme-search", "demand-forecast": "acme-forecasting"}
 
 
@@ -210,18 +219,58 @@ def _store_lock(tracking_uri: str) -> Iterator[Path | None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _schema_state(db: Path) -> tuple[str | None, bool, int]:
+    """(alembic revision, a migration's temporary table left over, runs) of a sqlite store, read without MLflow."""
+    try:
+        # Read-write, though it only reads: SQLite rolls back a transaction a kill left open (a read-only
+        # connection would refuse the file instead), as MLflow's own connection would.
+        with closing(sqlite3.connect(db)) as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+            revision = None
+            if "alembic_version" in tables:
+                versions = con.execute("SELECT version_num FROM alembic_version").fetchall()
+                revision = versions[0][0] if versions else None
+            runs = con.execute("SELECT count(*) FROM runs").fetchall()[0][0] if "runs" in tables else 0
+    except sqlite3.Error:
+        return None, True, 0
+    return revision, any(t.startswith("_alembic_tmp") for t in tables), runs
+
+
+def _ensure_store_file(db: Path, artifact_root: Path) -> None:
+    """Create the store at `db` if it is missing (or was left half-migrated and empty); call under _store_lock."""
+    from mlflow.store.db.utils import _get_latest_schema_revision  # the revision MLflow itself insists on
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    if db.exists():
+        revision, leftover, runs = _schema_state(db)
+        if (revision == _get_latest_schema_revision() and not leftover) or runs:
+            return  # complete, or holds runs: never thrown away (MLflow's own error says how to upgrade it)
+        aside = db.with_name(f"{db.name}.incomplete-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+        os.replace(db, aside)
+        _log.warning(f"sample MLflow store {db} was left half-created (schema {revision}); moved to {aside.name}, "
+                     "rebuilding it")  # fmt: skip
+    # Left by a build that was killed; none is running now, since we hold the store lock.
+    for stale in db.parent.glob(f".{db.name}.*.tmp*"):
+        stale.unlink()
+    staging = db.with_name(f".{db.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    store = SqlAlchemyStore(f"sqlite:///{staging}", artifact_root.as_uri())  # creates and migrates the schema
+    store.engine.dispose()
+    os.replace(staging, db)
+
+
 def ensure_sample_runs(tracking_uri: str, days: Sequence[date]) -> int:
     """Write the runs (and model versions) of `days` missing from the store; return how many runs were created."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
 
     days = sorted(set(days))
     if not days:
         return 0
     with _store_lock(tracking_uri) as db:
-        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         artifact_root = db.parent / "mlflow-artifacts" if db else None
+        if db:
+            _ensure_store_file(db, artifact_root)
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         experiment_ids = _ensure_experiments(client, artifact_root)
         existing = _existing_runs(client, list(experiment_ids.values()), days)
         created, run_ids = 0, {}
@@ -232,21 +281,29 @@ def ensure_sample_runs(tracking_uri: str, days: Sequence[date]) -> int:
                     info = client.create_run(
                         experiment_ids[run.experiment], start_time=run.start_ms, tags=run.tags, run_name=run.run_name
                     ).info
-                    client.log_batch(
-                        info.run_id,
-                        metrics=[Metric(k, v, ts, step) for k, v, ts, step in run.metrics],
-                        params=[Param(k, v) for k, v in run.params.items()],
-                    )
-                    client.set_terminated(info.run_id, run.status, end_time=run.end_ms)
-                    existing[key] = (info.run_id, "active")
+                    existing[key] = (info.run_id, "active", False, False, False)
                     created += 1
-                run_id, stage = existing[key]
+                run_id, stage, has_params, has_metrics, ended = existing[key]
+                if not ended:  # new, or created by a process killed before it finished the run
+                    _finish_run(client, run_id, run, has_params, has_metrics)
                 if run.deleted and stage == "active":
                     client.delete_run(run_id)
                 if run.register_at_ms is not None:
                     run_ids[run_id] = run
         _ensure_model_versions(client, run_ids)
     return created
+
+
+def _finish_run(client, run_id: str, run: PlannedRun, has_params: bool, has_metrics: bool) -> None:
+    from mlflow.entities import Metric, Param
+
+    # MLflow writes a batch's params and its metrics in separate transactions: log whichever part is missing.
+    client.log_batch(
+        run_id,
+        metrics=[] if has_metrics else [Metric(k, v, ts, step) for k, v, ts, step in run.metrics],
+        params=[] if has_params else [Param(k, v) for k, v in run.params.items()],
+    )
+    client.set_terminated(run_id, run.status, end_time=run.end_ms)
 
 
 def _ensure_experiments(client, artifact_root: Path | None) -> dict[str, str]:
@@ -266,15 +323,23 @@ def _ensure_experiments(client, artifact_root: Path | None) -> dict[str, str]:
     return found
 
 
-def _existing_runs(client, experiment_ids: list[str], days: list[date]) -> dict[tuple[str, str], tuple[str, str]]:
-    """(sample day, run name) -> (run id, lifecycle stage) for the sample runs started in the days' span."""
+def _existing_runs(
+    client, experiment_ids: list[str], days: list[date]
+) -> dict[tuple[str, str], tuple[str, str, bool, bool, bool]]:
+    """(sample day, run name) -> (run id, lifecycle stage, has params, has metrics, ended) for the sample runs
+    started in the days' span."""
     from mlflow.entities import ViewType
 
     lo, hi = _day_ms(days[0]), _day_ms(days[-1] + timedelta(days=1))
     query = f"attributes.start_time >= {lo} AND attributes.start_time < {hi} AND tags.`{SAMPLE_DAY_TAG}` LIKE '%'"
     runs = _paged(lambda tok: client.search_runs(
         experiment_ids, query, run_view_type=ViewType.ALL, max_results=1000, page_token=tok))  # fmt: skip
-    return {(r.data.tags[SAMPLE_DAY_TAG], r.info.run_name): (r.info.run_id, r.info.lifecycle_stage) for r in runs}
+    return {
+        (r.data.tags[SAMPLE_DAY_TAG], r.info.run_name): (
+            r.info.run_id, r.info.lifecycle_stage, bool(r.data.params), bool(r.data.metrics), bool(r.info.end_time)
+        )
+        for r in runs
+    }  # fmt: skip
 
 
 def _ensure_model_versions(client, runs: dict[str, PlannedRun]) -> None:

@@ -20,9 +20,10 @@ install: $(BIN)/mlcost
 demo: $(BIN)/mlcost
 	$(BIN)/mlcost demo
 
+# Two workers (this machine has 2 cores), whole test files per worker so module fixtures are built once.
 test: $(BIN)/mlcost
 	$(BIN)/ruff check mlcost_pipeline mlcost_pipeline_tests
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(BIN)/mlcost
 	$(BIN)/ruff check mlcost_pipeline mlcost_pipeline_tests

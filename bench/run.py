@@ -6,7 +6,10 @@ from Dagster's step events; peak RSS from sampling the process tree's /proc entr
 the pipeline, the pandas baseline (bench/pandas_baseline.py) runs on the same file in a child process of its own
 (so neither peak includes the other's memory; skipped above BENCH_PANDAS_MAX_ROWS, default 3M: it needs ~3 GB a million rows, so 10M would not
 fit in memory); then the other native shapes (Cost Explorer pages, BigQuery export rows: bench/generate_native.py)
-are normalized, and the incremental check runs (one new day with 1 and with 365 days of history).
+are normalized, and the incremental check runs (one new day with 1 and with 365 days of history). Last, the
+CUR stage times the production export reader on an AWS CUR 2.0 Parquet file (CUR -> FOCUS conversion, checks,
+insert) beside the same reader on a FOCUS Parquet file of as many rows (BENCH_CUR_ROWS, default 1,000,000; 0
+skips it).
 Results: bench/results/latest.json and latest.md.
 
     make bench                         # BENCH_ROWS=200000 by default
@@ -138,6 +141,84 @@ def _incremental(root: Path, rows: int, history_rows: int, history_days: int) ->
     return {"history_days": history_days, "seconds": round(seconds, 2), "stage_seconds": busy}
 
 
+def _cur_stage(root: Path, rows: int) -> dict:
+    """The export reader on `rows` CUR 2.0 line items (bench/generate_cur.py) and on `rows` FOCUS line items.
+
+    Each file goes through what the pipeline runs per file and day: the check pass (`summarize_file`, the
+    landing step's full read with every row check) and the insert into a core.focus_costs-shaped table in a
+    DuckDB file (`insert_focus_export`, the normalize step), on a connection configured as the warehouse
+    writer's. The CUR file is converted to FOCUS inside both, in SQL. Same process, one file after the other.
+    """
+    from bench.generate_cur import generate as generate_cur
+    from mlcost_pipeline.normalize.focus_export import insert_focus_export, summarize_file
+    from mlcost_pipeline.normalize.focus_schema import create_table_sql
+    from mlcost_pipeline.warehouse.connection import write_connection
+
+    work = root / "cur-stage"
+    exports = work / "exports"  # the folder MLCOST_FOCUS_PATH points at for the pipeline run
+    exports.mkdir(parents=True)
+    files = {"cur2_to_focus": generate_cur(rows, DAY, exports / f"{DAY.isoformat()}.parquet"),
+             "focus": generate(rows, DAY, work / "focus.parquet")}  # fmt: skip
+    ingested = datetime.combine(DAY + timedelta(days=1), datetime.min.time())
+    out: dict = {"rows_in": rows}
+    for name, path in files.items():
+        with write_connection(work / f"{name}.duckdb") as con, RssSampler() as sampler:
+            con.execute(create_table_sql("focus_costs"))
+            t0 = time.monotonic()
+            summary = summarize_file(con, str(path), DAY, DAY + timedelta(days=1))
+            t1 = time.monotonic()
+            con.execute("BEGIN")
+            n = insert_focus_export(con, "focus_costs", [str(path)], DAY, DAY + timedelta(days=1), ingested)
+            con.execute("COMMIT")
+            t2 = time.monotonic()
+        out[name] = {
+            "dataset": summary.dataset, "rows_out": n, "quality_counts": len(summary.quality),
+            "check": {"seconds": round(t1 - t0, 2), "rows_per_s": round(rows / (t1 - t0))},
+            "insert": {"seconds": round(t2 - t1, 2), "rows_per_s": round(rows / (t2 - t1))},
+            "rows_per_s": round(rows / (t2 - t0)), "seconds": round(t2 - t0, 2),
+            "peak_rss_mb": sampler.peak(),
+        }  # fmt: skip
+    out["cur_vs_focus"] = round(out["cur2_to_focus"]["rows_per_s"] / out["focus"]["rows_per_s"], 2)
+    out["convert_only"] = _convert_only(files["cur2_to_focus"], rows)
+    # The same CUR file through the whole pipeline (detected by its columns, as a user's export folder is).
+    _mlflow_store(work, [DAY])
+    with RssSampler() as sampler:
+        t0 = time.monotonic()
+        records = _pipeline(work, exports, DAY, DAY)
+        t1 = time.monotonic()
+    stages = {}
+    for stage, (a, b, busy) in sorted(_step_windows(records).items(), key=lambda kv: kv[1][0]):
+        stages[stage] = {"seconds": round(busy, 2), "rows_per_s": round(rows / busy) if busy else None,
+                         "peak_rss_mb": sampler.peak(a, b)}  # fmt: skip
+    end_to_end = {"seconds": round(t1 - t0, 2), "rows_per_s": round(rows / (t1 - t0)),
+                  "peak_rss_mb": sampler.peak(t0, t1)}  # fmt: skip
+    out["pipeline"] = {"stages": stages, "end_to_end": end_to_end}
+    return out
+
+
+def _convert_only(path: Path, rows: int) -> dict:
+    """The CUR -> FOCUS SELECT alone (every converted column consumed, nothing checked or written): the
+    converter's own cost, to compare with the FinOps Foundation converter's ~100k rows/s."""
+    from mlcost_pipeline.normalize.aws_cur_sql import convert
+    from mlcost_pipeline.normalize.focus_export_sql import scan_sql
+
+    con = duckdb.connect()
+    try:
+        scan, file = scan_sql(str(path)), {"path": str(path)}
+        described = con.execute(f"DESCRIBE SELECT * EXCLUDE (__row) FROM {scan}", file)  # noqa: S608
+        converted = convert(scan, [(r[0], r[1]) for r in described.fetchall()])
+        params = {**file, **converted.params}
+        described = con.execute(f"DESCRIBE SELECT * FROM ({converted.sql})", params)  # noqa: S608
+        names = [r[0] for r in described.fetchall()]
+        counts = ", ".join(f'count("{n}")' for n in names)
+        t = time.monotonic()
+        con.execute(f"SELECT {counts} FROM ({converted.sql})", params).fetchall()  # noqa: S608
+        seconds = time.monotonic() - t
+    finally:
+        con.close()
+    return {"seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
+
+
 def _commit() -> str:
     try:  # "-dirty" when the working tree differs from the commit: the figures are then not the commit's
         return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
@@ -207,6 +288,8 @@ def run(rows: int, history_rows: int, keep: bool = False) -> dict:
         else:
             one = _incremental(root, rows, history_rows, 1)
             year = _incremental(root, rows, history_rows, 365)
+        cur_rows = int(os.environ.get("BENCH_CUR_ROWS", "1000000"))
+        cur = _cur_stage(root, cur_rows) if cur_rows > 0 else {"skipped": "BENCH_CUR_ROWS=0"}
         return {
             "rows": rows,
             "cores": os.cpu_count(),
@@ -221,6 +304,7 @@ def run(rows: int, history_rows: int, keep: bool = False) -> dict:
             "native_shapes": native,
             "incremental": {"history_1_day": one, "history_365_days": year, "history_rows_per_day": history_rows,
                             "ratio": round(year["seconds"] / one["seconds"], 2)},  # fmt: skip
+            "cur_stage": cur,
         }
     finally:
         if not keep:
@@ -262,10 +346,37 @@ def markdown(r: dict) -> str:
     if native:
         lines += ["", "Other native shapes, normalizer only: " + "; ".join(
             f"{name} {s['rows']:,} rows in {s['seconds']} s ({s['rows_per_s']:,} rows/s)" for name, s in native.items())]
+    lines += _cur_markdown(r.get("cur_stage") or {})
     lines += ["", "| target | this run | met |", "|---|---:|---|"]
     verdict = {True: "yes", False: "no", None: "not at this size / not run"}
     lines += [f"| {t['target']} | {t['measured']} | {verdict[t['met']]} |" for t in targets(r)]
     return "\n".join(lines) + "\n"
+
+
+def _cur_markdown(cur: dict) -> list[str]:
+    if not cur or "skipped" in cur:
+        return ["", f"CUR stage not run ({cur.get('skipped', 'no figures')})."] if cur else []
+    lines = ["", f"Export reader, {cur['rows_in']:,} line items per file, check pass + insert (same process, "
+             "same connection settings; the CUR file is converted to FOCUS in SQL inside both steps):", "",
+             "| input | rows out | check s | check rows/s | insert s | insert rows/s | total rows/s | "
+             "peak RSS (MiB) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for name in ("cur2_to_focus", "focus"):
+        s = cur[name]
+        check, insert = s["check"], s["insert"]
+        lines.append(f"| {name} ({s['dataset']}) | {s['rows_out']:,} | {check['seconds']} | "
+                     f"{check['rows_per_s']:,} | {insert['seconds']} | {insert['rows_per_s']:,} | "
+                     f"{s['rows_per_s']:,} | {s['peak_rss_mb']} |")
+    conv = cur["convert_only"]
+    lines += ["", f"CUR -> FOCUS vs FOCUS, rows/s: {cur['cur_vs_focus']}x. The conversion SELECT alone: "
+              f"{conv['seconds']} s, {conv['rows_per_s']:,} rows/s."]
+    pipeline = cur.get("pipeline")
+    if pipeline:
+        runs = [*pipeline["stages"].items(), ("end to end", pipeline["end_to_end"])]
+        lines += ["", f"The CUR 2.0 file through the whole pipeline ({cur['rows_in']:,} line items):", "",
+                  "| stage | seconds | rows/s | peak RSS (MiB) |", "|---|---:|---:|---:|"]
+        lines += [f"| {name} | {s['seconds']} | {s['rows_per_s']:,} | {s['peak_rss_mb']} |"
+                  for name, s in runs]
+    return lines
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlcost_pipeline.allocation.rules import RulesError, load_rules
 from mlcost_pipeline.normalize.aws_cost_explorer import normalize_cost_explorer
-from mlcost_pipeline.normalize.focus_export import read_focus_export
+from mlcost_pipeline.normalize.focus_export import read_focus_export, summarize_file
 from mlcost_pipeline.normalize.focus_schema import NormalizationError
 from mlcost_pipeline.normalize.gcp_billing_export import normalize_billing_export
 from mlcost_pipeline.sources.aws_cost_explorer import fetch_cost_and_usage, split_page_by_day
@@ -35,7 +35,9 @@ BAD = Path(__file__).resolve().parent / "fixtures" / "bad"
 D1 = date(2026, 10, 1)  # the FOCUS files' day
 D5 = date(2026, 10, 5)  # the API pages' day
 
-# file -> the error's reason (None: accepted, see docs/reliability.md for why)
+# file -> the error's reason (None: accepted, see docs/reliability.md for why; COUNTED + column: loaded and
+# counted for the data-quality check, because that column decides no money, currency, date or identity)
+COUNTED = "counted: "
 FOCUS_CASES = {
     "focus_good.csv": None,
     "focus_malformed.csv": "missing mandatory FOCUS column BilledCost",
@@ -47,9 +49,9 @@ FOCUS_CASES = {
     "focus_beyond_decimal_range.csv": 'row 2: BilledCost: cannot parse "1000000000000000000000000000"',
     "focus_end_before_start.csv": "row 2: ChargePeriodEnd: before ChargePeriodStart",
     "focus_unknown_currency.csv": "row 2: field BillingCurrency: unknown currency 'XYZ'",
-    "focus_mandatory_value_empty.csv": "row 2: ServiceName: mandatory value is empty",
+    "focus_mandatory_value_empty.csv": COUNTED + "ServiceName",
     "focus_bad_charge_category.csv": "row 2: ChargeCategory: not one of",
-    "focus_tags_not_json.csv": "row 2: Tags: not a flat JSON object",
+    "focus_tags_not_json.csv": COUNTED + "Tags",
     "focus_empty_export.csv": None,  # a header and no rows: nothing billed that day (the file is in the manifest)
     "focus_timestamp_without_zone.csv": None,  # read as UTC (FOCUS requires UTC; some exporters drop the Z)
     "focus_mixed_currencies.csv": None,  # FOCUS allows a BillingCurrency per row; amounts are never summed across
@@ -68,6 +70,13 @@ def test_focus_file(name):
         if FOCUS_CASES[name] is None:
             frame = read_focus_export(con, [path], D1, date(2026, 10, 2), datetime(2026, 10, 3))
             assert frame.height == (0 if "empty" in name else frame.height)
+            return
+        if FOCUS_CASES[name].startswith(COUNTED):
+            column = FOCUS_CASES[name].removeprefix(COUNTED)
+            frame = read_focus_export(con, [path], D1, date(2026, 10, 2), datetime(2026, 10, 3))
+            summary = summarize_file(con, path, D1, date(2026, 10, 2))
+            assert frame.height == sum(rows for *_, rows in summary.days) > 0
+            assert [(q.column, q.rows, q.example_row) for q in summary.quality] == [(column, 1, 2)]
             return
         with pytest.raises(NormalizationError) as err:
             read_focus_export(con, [path], D1, date(2026, 10, 2), datetime(2026, 10, 3))

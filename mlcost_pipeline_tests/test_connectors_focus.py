@@ -24,7 +24,8 @@ from moto.server import ThreadedMotoServer
 from mlcost_pipeline.definitions import build_definitions
 from mlcost_pipeline.normalize.focus_export import ADDED_IN
 from mlcost_pipeline.run_range import run_range
-from mlcost_pipeline.sources.focus_files import files_by_day, resolve_files
+from mlcost_pipeline.sources.export_reads import files_by_day
+from mlcost_pipeline.sources.export_stores import resolve_exports
 from mlcost_pipeline.sources.sample.focus_export import focus_csv
 from mlcost_pipeline_tests.connector_helpers import (
     assert_bad_answer_keeps_day,
@@ -34,6 +35,11 @@ from mlcost_pipeline_tests.connector_helpers import (
 
 D1, D2, D3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
 LATER_ONLY = set().union(*ADDED_IN.values())
+
+
+def resolve_files(specs: list[str], cache_dir) -> list:
+    """The local copies of every file that counts under the specs (discovery decides), sorted."""
+    return sorted({path for _, path in resolve_exports(specs, cache_dir)[0]})
 
 
 def _rows(day: date) -> list[dict]:
@@ -113,7 +119,7 @@ def test_globs_and_single_files_select_what_they_name(tmp_path):
     found = resolve_files([str(tmp_path / "exports" / "**" / "*.csv*")], tmp_path / "cache")
     assert sorted(p.name for p in found) == ["2026-10-01.csv", "part_0_0001.csv.gz"]
     single = tmp_path / "exports" / "oci" / "2026-10-01.csv"
-    assert [day for day, _ in files_by_day(resolve_files([str(single)], tmp_path / "cache"), D1, D3)] == [D1]
+    assert [r.day for r in files_by_day(resolve_files([str(single)], tmp_path / "cache"), D1, D3).file_days] == [D1]
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         resolve_files([str(tmp_path / "nowhere")], tmp_path / "cache")
 
@@ -144,7 +150,7 @@ def test_s3_folder_is_fetched_once_to_the_cache_and_read_by_day(s3, tmp_path):
     cache = tmp_path / "cache"
     files = resolve_files(["s3://acme-focus/focus/"], cache)
     assert len(files) == 3 and all(cache in p.parents for p in files)
-    assert sorted({d for d, _ in files_by_day(files, D1, D3 + timedelta(days=1))}) == [D1, D2, D3]
+    assert sorted({r.day for r in files_by_day(files, D1, D3 + timedelta(days=1)).file_days}) == [D1, D2, D3]
     stamps = {p: p.stat().st_mtime_ns for p in files}
     assert {p: p.stat().st_mtime_ns for p in resolve_files(["s3://acme-focus/focus/"], cache)} == stamps
     assert [p.name for p in resolve_files(["s3://acme-focus/focus/aws/*/*.parquet"], cache)] == [
@@ -165,7 +171,7 @@ def test_other_fsspec_protocols_go_through_fsspec(tmp_path):
     fs = fsspec.filesystem("memory")
     fs.pipe("/exports/oci/2026-10-01.csv", focus_csv(D1))
     files = resolve_files(["memory://exports/"], tmp_path / "cache")
-    assert [d for d, _ in files_by_day(files, D1, D2)] == [D1]
+    assert [r.day for r in files_by_day(files, D1, D2).file_days] == [D1]
     with pytest.raises(RuntimeError, match="oci:// needs an fsspec driver.*ocifs"):  # gs:// az://: test_focus_cloud_storage.py
         resolve_files(["oci://bucket@namespace/focus/"], tmp_path / "cache")
 

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from mlcost_pipeline.normalize.focus_export import read_focus_export
-from mlcost_pipeline.sources.focus_files import resolve_files
+from mlcost_pipeline.sources.export_stores import resolve_exports
 from mlcost_pipeline.sources.sample.focus_export import focus_csv
 from mlcost_pipeline_tests.connector_helpers import day_snapshot, live_settings, materialize_day
 from mlcost_pipeline_tests.stubs import azure_blob
@@ -35,6 +35,11 @@ SPEC_DEFAULTS = {"BillingCurrency": "USD", "BillingAccountId": "spec-example", "
 SPEC_WINDOW = (date(2023, 1, 1), date(2023, 2, 1))
 DAY = date(2026, 10, 1)
 BUCKET = "acme-focus-exports"
+
+
+def resolve_files(specs: list[str], cache_dir) -> list:
+    """The local copies of every file that counts under the specs (discovery decides), sorted."""
+    return sorted({path for _, path in resolve_exports(specs, cache_dir)[0]})
 
 
 def _objects() -> dict[str, dict[str, bytes]]:

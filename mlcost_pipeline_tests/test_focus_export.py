@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from mlcost_pipeline.normalize.focus_export import read_focus_export
+from mlcost_pipeline.normalize.focus_export import read_focus_export, summarize_file
 from mlcost_pipeline.normalize.focus_schema import COLUMN_NAMES, NormalizationError
 from mlcost_pipeline.sources.sample import org
 from mlcost_pipeline.sources.sample.focus_export import FOCUS_12_COLUMNS, write_focus_export
@@ -215,10 +215,15 @@ def test_focus_export_timestamps_are_utc_and_inclusive_billing_period_end_become
     ("tags", "row"),
     [('{"team":{"name":"ml"}}', 2), ('["proj","vision-qa"]', 2), ('{"proj":["a","b"]}', 2), ("proj=vision-qa", 2)],
 )
-def test_focus_export_tags_that_are_not_a_flat_object_name_file_and_row(tmp_path, con, tags, row):
+def test_focus_export_tags_that_are_not_a_flat_object_load_untagged_and_are_counted(tmp_path, con, tags, row):
+    """Tags decide no amount: a row with broken Tags loads without them (fallback rules then own it) and is counted
+    for the data-quality check, with the row that shows it."""
     path = _tiny(tmp_path, {}, {"Tags": tags}, name="tags.csv")
-    with pytest.raises(NormalizationError, match=rf"tags.csv: row {row}: Tags: not a flat JSON object"):
-        read_focus_export(con, [path], DAY, date(2026, 11, 2), INGESTED)
+    df = read_focus_export(con, [path], DAY, date(2026, 11, 2), INGESTED)
+    assert df["BilledCost"].sum() == Decimal("20.00") and df["Tags"].to_list() == [BASE["Tags"], None]
+    [count] = summarize_file(con, path, DAY, date(2026, 11, 2)).quality
+    assert (count.column, count.rows, count.example_row, count.provider) == ("Tags", 1, row, "Oracle")
+    assert "Tags: not a flat JSON object" in count.example
 
 
 def test_focus_export_unparseable_money_names_file_row_and_column(tmp_path, con):
@@ -263,19 +268,33 @@ def test_focus_export_no_files_gives_the_empty_contract(con):
     assert df.height == 0 and df.columns == COLUMN_NAMES
 
 
-def test_focus_export_refuses_an_infinite_timestamp(tmp_path):
-    """Found by the fuzzer: DuckDB parses 'infinity' as a timestamp; a charge period never is one."""
+def _sample_with(tmp_path: Path, column: str, value: str) -> tuple[str, list[dict]]:
     import io
 
     from mlcost_pipeline.sources.sample.focus_export import focus_csv
 
-    day = date(2026, 11, 1)
-    rows = list(csv.DictReader(io.StringIO(focus_csv(day).decode())))
-    rows[0]["BillingPeriodEnd"] = "infinity"
-    path = tmp_path / "inf.csv"
+    rows = list(csv.DictReader(io.StringIO(focus_csv(DAY).decode())))
+    rows[0][column] = value
+    path = tmp_path / f"{column}.csv"
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    with duckdb.connect() as con, pytest.raises(NormalizationError, match=r"row 1: BillingPeriodEnd: cannot parse"):
-        read_focus_export(con, [str(path)], day, date(2026, 11, 2), datetime(2026, 11, 2))
+    return str(path), rows
+
+
+def test_focus_export_refuses_an_infinite_charge_period(tmp_path, con):
+    """Found by the fuzzer: DuckDB parses 'infinity' as a timestamp; a charge period never is one."""
+    path, _ = _sample_with(tmp_path, "ChargePeriodEnd", "infinity")
+    with pytest.raises(NormalizationError, match=r"row 1: ChargePeriodEnd: cannot parse"):
+        read_focus_export(con, [path], DAY, date(2026, 11, 2), INGESTED)
+
+
+def test_focus_export_loads_an_unparseable_billing_period_with_the_charges_month(tmp_path, con):
+    """BillingPeriodEnd decides no amount or day: the row loads with its charge's calendar month and is counted."""
+    path, rows = _sample_with(tmp_path, "BillingPeriodEnd", "infinity")
+    df = read_focus_export(con, [path], DAY, date(2026, 11, 2), INGESTED)
+    assert df["BilledCost"].sum() == sum(Decimal(r["BilledCost"]) for r in rows)
+    assert set(df["BillingPeriodEnd"]) == {datetime(2026, 12, 1)}
+    [count] = summarize_file(con, path, DAY, date(2026, 11, 2)).quality
+    assert (count.column, count.rows, count.example_row) == ("BillingPeriodEnd", 1, 1)

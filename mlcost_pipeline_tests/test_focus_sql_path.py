@@ -12,7 +12,7 @@ import pytest
 from mlcost_pipeline.normalize.build_focus_costs import write_focus_costs
 from mlcost_pipeline.normalize.focus_export import read_focus_export
 from mlcost_pipeline.normalize.focus_schema import NormalizationError
-from mlcost_pipeline.sources.focus_files import files_by_day
+from mlcost_pipeline.sources.export_reads import files_by_day
 from mlcost_pipeline.sources.landing_checks import SourceDataError
 from mlcost_pipeline.warehouse.partition_writes import PartitionWriteError, replace_window_with
 from mlcost_pipeline.warehouse.raw_landing import FOCUS_MANIFEST_TABLE
@@ -112,7 +112,7 @@ def test_files_by_day_skips_parquet_outside_the_window_without_reading_it(tmp_pa
     inside = _parquet(tmp_path / "inside.parquet", 5, D1)
     # A broken file a month earlier: its statistics rule it out, so today's window never reads it.
     old = _parquet(tmp_path / "old.parquet", 5, date(2026, 9, 1), bad_row=3)
-    assert files_by_day([Path(inside), Path(old)], D1, D2) == [(D1, Path(inside))]
+    assert [(r.day, r.path) for r in files_by_day([Path(inside), Path(old)], D1, D2).file_days] == [(D1, Path(inside))]
     # Its own window does read it, and fails naming the file and row.
     with pytest.raises(SourceDataError, match=r"old\.parquet: row 3: BilledCost"):
         files_by_day([Path(inside), Path(old)], date(2026, 9, 1), date(2026, 9, 2))

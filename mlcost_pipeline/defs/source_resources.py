@@ -88,9 +88,9 @@ class AwsCostExplorerResource(SourceResource):
 
 
 class GcpBillingExportResource(SourceResource):
-    """The BigQuery billing export (standard or detailed), aggregated per day inside BigQuery."""
+    """The BigQuery billing export (standard, detailed or Google's FOCUS export), aggregated per day in BigQuery."""
 
-    table: str | None = None  # project.dataset.gcp_billing_export_[resource_]v1_<ACCOUNT>
+    table: str | None = None  # exactly one project.dataset.gcp_billing_export_{v1,resource_v1,focus}_<ACCOUNT>
     export_kind: str = "auto"
     query_project: str | None = None
     query_location: str | None = None
@@ -126,19 +126,23 @@ class GcpBillingExportResource(SourceResource):
             fetch_billing_export,
             parse_table,
         )
+        from mlcost_pipeline.sources.gcp_billing_schema import FOCUS, the_table
 
-        if not self.table:
-            raise ValueError("gcp_billing_export: live mode needs MLCOST_GCP_BILLING_TABLE (project.dataset.table)")
-        options = ClientOptions(api_endpoint=self.bigquery_api_endpoint) if self.bigquery_api_endpoint else None
-        client = bigquery.Client(project=self.query_project or parse_table(self.table)[0], client_options=options)
         where = f"gcp_billing_export {window_label(start, end)}"
         try:
-            table = describe_table(client, self.table, self.export_kind, retry=bigquery_retry(self.retry_deadline_seconds),
+            name = the_table(self.table)  # before any call: two tables (standard and detailed) are refused
+            project = parse_table(name)[0]
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+        options = ClientOptions(api_endpoint=self.bigquery_api_endpoint) if self.bigquery_api_endpoint else None
+        client = bigquery.Client(project=self.query_project or project, client_options=options)
+        try:
+            table = describe_table(client, name, self.export_kind, retry=bigquery_retry(self.retry_deadline_seconds),
                                    timeout=self.timeout_seconds)  # fmt: skip
         except ValueError as exc:
             raise SourceDataError(f"{where}: {exc}") from exc
         except GoogleAPIError as exc:  # 404, 403, or still failing after the retries
-            raise RuntimeError(f"{where}: BigQuery tables.get {self.table}: {type(exc).__name__}: {exc}") from exc
+            raise RuntimeError(f"{where}: BigQuery tables.get {name}: {type(exc).__name__}: {exc}") from exc
         pulled = fetch_billing_export(client, table, start, end, max_bytes_billed=self.max_bytes_billed,
                                       location=self.query_location, retry_deadline_seconds=self.retry_deadline_seconds,
                                       timeout_seconds=self.timeout_seconds)  # fmt: skip
@@ -147,33 +151,38 @@ class GcpBillingExportResource(SourceResource):
         payloads = [p for _, p in pulled.records]
         if payloads:
             try:
-                self._enrich(payloads, log)
+                self._enrich(payloads, log, focus=table.dataset == FOCUS)
             except billing.CloudBillingUnavailableError as exc:
                 raise RuntimeError(f"{where}: {exc}") from exc
         return pulled.records
 
-    def _enrich(self, payloads: list[dict], log) -> None:
+    def _enrich(self, payloads: list[dict], log, focus: bool = False) -> None:
         """Account names and catalog list prices: nice to have, so a refusal (403, API off) is logged, not fatal.
 
         An outage (still failing after the retries) fails the pull instead: landing without list prices today and
-        with them on the rerun would change the day's ListCost silently.
+        with them on the rerun would change the day's ListCost silently. FOCUS records carry ListCost already and
+        get only the account name, where the export leaves BillingAccountName empty.
         """
         from google.api_core.exceptions import GoogleAPICallError
 
         from mlcost_pipeline.sources import gcp_cloud_billing as billing
 
+        account_key, name_key = ("BillingAccountId", "BillingAccountName") if focus else ("billing_account_id",
+                                                                                          "billing_account_name")
         bounds = {"retry_deadline_seconds": self.retry_deadline_seconds, "timeout_seconds": self.timeout_seconds}
         billing_client, catalog_client = billing.make_billing_clients(self.cloud_billing_api_endpoint)
         names: dict[str, str | None] = {}
-        for account in sorted({str(p["billing_account_id"]) for p in payloads if p.get("billing_account_id")}):
+        wanted = {str(p[account_key]) for p in payloads if p.get(account_key) and not (focus and p.get(name_key))}
+        for account in sorted(wanted):
             try:
                 names[account] = billing.billing_account_name(billing_client, account, **bounds)
             except GoogleAPICallError as exc:
                 if log:
                     log.warning(f"Cloud Billing: no name for billing account {account}: {type(exc).__name__}")
         for p in payloads:
-            p["billing_account_name"] = names.get(str(p.get("billing_account_id")))
-        if self.list_prices:
+            if not (focus and p.get(name_key)):
+                p[name_key] = names.get(str(p.get(account_key)))
+        if self.list_prices and not focus:
             try:
                 billing.fill_list_costs(payloads, catalog_client, log=log.info if log else None, **bounds)
             except GoogleAPICallError as exc:
@@ -220,24 +229,48 @@ class AzureCostManagementResource(SourceResource):
 
 
 class FocusExportResource(SourceResource):
-    """FOCUS export files (CSV, gzip CSV, Parquet) from folders, globs or URLs; the sample writes OCI files."""
+    """Export files from folders, globs or URLs: FOCUS, AWS CUR and Azure cost details, read as their provider
+    lays them out (sources/export_discovery); the sample writes OCI FOCUS files."""
 
     path: str = "warehouse/samples"  # sample mode: where the sample files are written
     paths: list[str] = []  # live mode: MLCOST_FOCUS_PATH entries
     cache_dir: str = "warehouse/focus_cache"
+    rules_path: str | None = None  # the rules' cost basis is checked as strictly as BilledCost
 
-    def files(self, start: date, end: date, log=None) -> list[tuple[date, Path]]:
-        """(day, file) pairs: which export file holds each day's charges."""
+    def strict_columns(self) -> frozenset[str]:
+        from mlcost_pipeline.allocation.rules import RulesError, load_rules
+        from mlcost_pipeline.normalize.focus_export_sql import strict_columns
+
+        try:
+            return strict_columns(load_rules(self.rules_path).rules.cost_basis)
+        except RulesError:  # the allocation step reports a broken rules file; landing keeps the default basis
+            return strict_columns()
+
+    def files(self, start: date, end: date, log=None):
+        """Which export file holds each day's charges, every chosen file checked (sources/export_reads.py)."""
+        from mlcost_pipeline.sources.export_reads import ChosenFile, files_by_day
+
         if self.mode == "sample":
             from mlcost_pipeline.sources.sample.focus_export import write_focus_export
 
             days = days_in(start, end)
-            return list(zip(days, write_focus_export(days, Path(self.path)), strict=True))
-        from mlcost_pipeline.sources.focus_files import files_by_day, resolve_files
+            chosen = [ChosenFile(path, uri=str(path), days=(day,))
+                      for day, path in zip(days, write_focus_export(days, Path(self.path)), strict=True)]
+            discovery = None
+        else:
+            from mlcost_pipeline.sources.export_stores import resolve_exports
 
-        found = resolve_files(self.paths, Path(self.cache_dir))
-        _info(log, f"FOCUS export: {len(found)} file(s) found under {', '.join(self.paths)}")
-        return files_by_day(found, start, end, log=log.info if log else None)
+            found, discovery = resolve_exports(self.paths, Path(self.cache_dir))
+            chosen = [ChosenFile.of(f, path) for f, path in found]
+            _info(log, f"export files: {len(chosen)} file(s) count under {', '.join(self.paths)}")
+            for line in discovery.lines():
+                if log:
+                    log.debug(line)
+        landing = files_by_day(chosen, start, end, log=log.info if log else None, strict=self.strict_columns())
+        if discovery is not None:
+            landing.warnings[:0] = discovery.warnings()
+            landing.discovery = discovery.metadata()
+        return landing
 
 
 class MlflowTrackingResource(SourceResource):

@@ -16,7 +16,8 @@ import polars as pl
 
 from mlcost_pipeline.normalize.aws_cost_explorer import normalize_cost_explorer
 from mlcost_pipeline.normalize.azure_cost_management import normalize_cost_query
-from mlcost_pipeline.normalize.focus_export import insert_focus_export
+from mlcost_pipeline.normalize.export_datasets import ConvertOptions
+from mlcost_pipeline.normalize.focus_export import STRICT, ExportRead, insert_focus_export
 from mlcost_pipeline.normalize.focus_schema import POLARS_SCHEMA, NormalizationError
 from mlcost_pipeline.normalize.gcp_billing_export import normalize_billing_export
 from mlcost_pipeline.warehouse.partition_writes import PartitionWriteError, replace_window_with
@@ -32,13 +33,19 @@ NORMALIZERS: dict[str, Normalizer] = {
 TABLE = "core.focus_costs"
 
 
-def focus_export_paths(con: duckdb.DuckDBPyConnection, start: date, end: date) -> tuple[list[str], datetime | None]:
+def focus_export_reads(
+    con: duckdb.DuckDBPyConnection, start: date, end: date
+) -> tuple[list[ExportRead], datetime | None]:
+    """The window's landed export files, each with the dataset, days and pairing landing decided for it."""
     rows = con.execute(
-        f"SELECT DISTINCT path, x_FetchedAt FROM {FOCUS_MANIFEST_TABLE} "  # noqa: S608 (a constant)
-        "WHERE x_ChargeDate >= $start AND x_ChargeDate < $end ORDER BY path",
+        f"SELECT path, any_value(dataset), list(x_ChargeDate ORDER BY x_ChargeDate), "  # noqa: S608 (a constant)
+        "list(x_ChargeDate ORDER BY x_ChargeDate) FILTER (WHERE paired), max(x_FetchedAt) "
+        f"FROM {FOCUS_MANIFEST_TABLE} WHERE x_ChargeDate >= $start AND x_ChargeDate < $end GROUP BY path ORDER BY path",
         {"start": start, "end": end},
     ).fetchall()
-    return sorted({p for p, _ in rows}), max((f for _, f in rows), default=None)
+    reads = [ExportRead(path, dataset or None, tuple(days), ConvertOptions(paired_days=tuple(paired or ())))
+             for path, dataset, days, paired, _ in rows]  # fmt: skip
+    return reads, max((f for *_, f in rows), default=None)
 
 
 def build_api_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pl.DataFrame:
@@ -58,14 +65,16 @@ def build_api_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) -> p
     return pl.concat(frames, how="vertical").sort("x_ChargeDate", "x_SourceSystem", "x_LineId")
 
 
-def write_focus_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) -> int:
+def write_focus_costs(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, strict: frozenset[str] = STRICT
+) -> int:
     """Replace core.focus_costs for [start, end) with every source's charges; returns the rows written."""
     api = build_api_costs(con, start, end)
     day = pl.col("x_ChargeDate")
     outside = api.filter((day < start) | (day >= end) | day.is_null())
     if outside.height:
         raise PartitionWriteError(f"{TABLE}: {outside.height} row(s) have x_ChargeDate outside [{start}, {end})")
-    paths, fetched_at = focus_export_paths(con, start, end)
+    reads, fetched_at = focus_export_reads(con, start, end)
 
     def fill(c: duckdb.DuckDBPyConnection) -> int:
         n = 0
@@ -76,9 +85,9 @@ def write_focus_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) ->
             finally:
                 c.unregister("_mlc_api_costs")
             n += api.height
-        if paths:
+        if reads:
             try:
-                n += insert_focus_export(c, TABLE, paths, start, end, fetched_at or datetime.now(UTC))
+                n += insert_focus_export(c, TABLE, reads, start, end, fetched_at or datetime.now(UTC), strict=strict)
             except NormalizationError as exc:
                 raise NormalizationError(f"{FOCUS_MANIFEST_TABLE} window [{start}, {end}): {exc}") from exc
         return n

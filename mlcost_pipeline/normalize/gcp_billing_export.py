@@ -1,17 +1,21 @@
-"""GCP Cloud Billing export rows (BigQuery standard usage cost table) -> core.focus_costs.
+"""GCP Cloud Billing export rows (BigQuery standard or detailed usage cost table) -> core.focus_costs.
 
-Source: one payload per export row, as `sources/sample/gcp_billing_export.py` and the BigQuery client give them
-(numbers as int, float, Decimal or str; timestamps as ISO 8601 text). Grain: one FOCUS row per export row.
-Key: x_LineId over billing account, project, service, SKU, usage window, labels, export_time, cost_type and
-location; identical rows get an occurrence suffix.
+Source: one payload per export row in the export's own shape: the sample's hourly rows, or the live connector's
+rows aggregated per UTC day and group in BigQuery (sources/gcp_billing_query.py; numbers as int, float, Decimal
+or str; timestamps as ISO 8601 text). Records of Google's native FOCUS export (`"x_Dataset": "focus"`) are read by
+normalize/gcp_focus_export.py instead. Grain: one FOCUS row per record. Key: x_LineId over billing account,
+project, service, SKU, usage window, labels, export_time, cost_type and location; identical rows get an
+occurrence suffix.
 
 Mapping choices (see notes/focus-and-provider-schemas.md §4.1; they differ from the FinOps converter on purpose):
 - BilledCost = cost + sum(credits.amount): GCP applies credits on the row, so this is what the invoice shows.
 - EffectiveCost = BilledCost. Committed-use fees are not amortized onto usage here: the standard table has no
   `subscription.instance_id` to join them on, so a CUD fee row stays a Usage row at its billed amount.
 - ListCost = cost_at_list (else cost); ContractedCost = cost (after negotiated pricing, before credits).
-- ChargeCategory: regular -> Usage, tax -> Tax, adjustment -> Credit when negative else Adjustment,
-  rounding_error -> Adjustment. An adjustment on usage of an earlier invoice month is ChargeClass Correction.
+- ChargeCategory: regular -> Usage, tax -> Tax, adjustment -> Credit when negative (FOCUS: a Credit reduces
+  the cost, e.g. a goodwill or SLA credit) else Adjustment, rounding error -> Adjustment. Each cost type is its
+  own row (the live query groups by it). An adjustment on usage of an earlier invoice month is ChargeClass
+  Correction.
 - BillingPeriodStart/End: GCP invoice months are Pacific time, so the period is the month's first midnight in
   America/Los_Angeles, in UTC (2026-11 -> 2026-11-01T07:00 .. 2026-12-01T08:00).
 - Tags: user labels unprefixed; `goog-system:<key>` for system_labels; `goog-project:<key>` for project labels.
@@ -239,9 +243,26 @@ def _normalize_row(i: int, row: object) -> tuple[dict, tuple]:
     return out, key
 
 
-@raises_normalization_error(SOURCE)
 def normalize_billing_export(payloads: list[dict], ingested_at: datetime) -> pl.DataFrame:
-    """Billing export rows (any order, any window) -> conformed core.focus_costs rows, one per export row."""
+    """raw.gcp_billing_export records (any order, any window) -> conformed core.focus_costs rows, one per record.
+
+    Records of Google's FOCUS export (`"x_Dataset": "focus"`) go through the FOCUS reader
+    (normalize/gcp_focus_export.py); every other record is a standard or detailed export row.
+    """
+    from mlcost_pipeline.normalize.gcp_focus_export import is_focus_record, normalize_focus_export
+
+    focus = [p for p in payloads if is_focus_record(p)]
+    if not focus:
+        return _normalize_export_rows(payloads, ingested_at)
+    native = [p for p in payloads if not is_focus_record(p)]
+    frames = [normalize_focus_export(focus, ingested_at, SOURCE)]
+    if native:
+        frames.insert(0, _normalize_export_rows(native, ingested_at))
+    return conform(pl.concat(frames, how="vertical"), SOURCE)
+
+
+@raises_normalization_error(SOURCE)
+def _normalize_export_rows(payloads: list[dict], ingested_at: datetime) -> pl.DataFrame:
     rows, keys = [], []
     for i, payload in enumerate(payloads):
         out, key = _normalize_row(i, payload)

@@ -3,7 +3,7 @@
 They are what each provider said it billed, read before normalization, so the UI shows a raw asset's totals beside
 core.focus_costs' and a normalization that loses or invents money shows up. Per source, the billed amount is:
 Cost Explorer `UnblendedCost` (per group, or the period Total when not grouped); the GCP export's `cost` (credits
-are listed apart, in `credits`); the cost column of Azure `ActualCost` pages (AmortizedCost pages restate the same
+are listed apart, in `credits`), or BilledCost for rows of Google's FOCUS export table; the cost column of Azure `ActualCost` pages (AmortizedCost pages restate the same
 spend); FOCUS files' `BilledCost`. Exact decimals, rendered as text. A record these rules cannot read is counted,
 not fatal: landing keeps native data even when it is malformed, and normalization names the problem.
 """
@@ -14,11 +14,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from mlcost_pipeline.normalize.azure_cost_management import COST_COLUMNS as AZURE_COST_COLUMNS
 from mlcost_pipeline.normalize.focus_schema import NormalizationError
+
+if TYPE_CHECKING:
+    from mlcost_pipeline.normalize.focus_export import ExportRead
 
 UNREADABLE = "unreadable_records"
 Totals = dict[tuple[str, str], Decimal]
@@ -38,7 +42,10 @@ def _aws(payload: dict, totals: Totals) -> None:
 
 
 def _gcp(payload: dict, totals: Totals) -> None:
-    _add(totals, "Google Cloud", payload["currency"], payload["cost"])
+    if payload.get("x_Dataset") == "focus":  # Google's FOCUS export table: its BilledCost is the billed amount
+        _add(totals, "Google Cloud", payload["BillingCurrency"], payload["BilledCost"])
+    else:
+        _add(totals, "Google Cloud", payload["currency"], payload["cost"])
 
 
 def _azure(payload: dict, totals: Totals) -> None:
@@ -87,17 +94,17 @@ def native_totals(table: str, records: Iterable[tuple[date, dict]]) -> dict[str,
 
 
 def focus_file_totals(
-    con: duckdb.DuckDBPyConnection, paths: Sequence[str], start: date, end: date
+    con: duckdb.DuckDBPyConnection, files: Sequence[ExportRead], start: date, end: date
 ) -> dict[str, str]:
-    """The same totals for FOCUS export files (BilledCost by ProviderName), parsed as the production reader does."""
+    """The same totals for export files (BilledCost by ProviderName), parsed as the production reader does."""
     from mlcost_pipeline.normalize.focus_export import billed_totals
 
-    if not paths:
+    if not files:
         return {}
     try:
-        rows = billed_totals(con, paths, start, end)
+        rows = billed_totals(con, files, start, end)
     except (NormalizationError, OSError, duckdb.Error):
-        return {UNREADABLE: str(len(paths))}
+        return {UNREADABLE: str(len(files))}
     totals: Totals = defaultdict(Decimal)
     for provider, currency, amount in rows:
         _add(totals, str(provider), currency, amount or 0)

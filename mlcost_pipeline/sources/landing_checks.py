@@ -38,7 +38,10 @@ def _aws_currencies(payload: dict) -> Iterator[tuple[str, object]]:
 
 
 def _gcp_currencies(payload: dict) -> Iterator[tuple[str, object]]:
-    yield "currency", payload.get("currency")
+    if payload.get("x_Dataset") == "focus":  # a row of Google's FOCUS export table (FOCUS column names)
+        yield "BillingCurrency", payload.get("BillingCurrency")
+    else:
+        yield "currency", payload.get("currency")
 
 
 def _azure_currencies(payload: dict) -> Iterator[tuple[str, object]]:

@@ -31,6 +31,18 @@ def disallowed_values(con: duckdb.DuckDBPyConnection, start: date, end: date) ->
     ).fetchall()[0][0]
 
 
+def tolerated_problems(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[tuple]:
+    """(provider, column, rows, file, first row, what is wrong) of the export rows of [start, end) loaded despite a
+    problem in a column that decides no money (raw.focus_export_quality, written by landing)."""
+    return con.execute(
+        "SELECT ProviderName, column_name, sum(rows), arg_min(path, (x_ChargeDate, path, example_row)), "
+        "arg_min(example_row, (x_ChargeDate, path, example_row)), arg_min(example, (x_ChargeDate, path, example_row)) "
+        "FROM raw.focus_export_quality WHERE x_ChargeDate >= $start AND x_ChargeDate < $end "
+        "GROUP BY ALL ORDER BY ALL",
+        {"start": start, "end": end},
+    ).fetchall()
+
+
 def _basis(basis: str) -> str:
     if basis not in COST_BASES:
         raise ValueError(f"unknown cost basis {basis!r}; expected one of {COST_BASES}")

@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from mlcost_pipeline.warehouse.connection import checked_identifier
-from mlcost_pipeline.warehouse.partition_writes import replace_window
+from mlcost_pipeline.warehouse.partition_writes import replace_window, replace_window_with
 
 RAW_COLUMNS = [
     ("x_ChargeDate", "DATE"),
@@ -33,11 +33,29 @@ RAW_TABLES = (
 FOCUS_MANIFEST_TABLE = "raw.focus_export_files"
 FOCUS_MANIFEST_COLUMNS = [
     ("x_ChargeDate", "DATE"),
-    ("path", "VARCHAR"),
+    ("path", "VARCHAR"),  # the local file read (a remote export's cached copy)
     ("sha256", "VARCHAR"),
     ("bytes", "BIGINT"),
     ("x_Source", "VARCHAR"),
     ("x_FetchedAt", "TIMESTAMP"),
+    # Added with export layouts (docs/exports.md); a warehouse from before gets them empty (focus, not paired).
+    ("dataset", "VARCHAR"),  # export_datasets kind: focus, aws_cur2, aws_cur_legacy, azure_actual, ...
+    ("export_id", "VARCHAR"),  # the export the file belongs to (discovery's id)
+    ("execution", "VARCHAR"),  # the run / execution / assembly that delivered it
+    ("uri", "VARCHAR"),  # where the file is (s3://..., az://..., or the local path)
+    ("paired", "BOOLEAN"),  # Azure actual cost read beside its amortized export that day: purchases only
+]
+# Rows loaded despite a problem in a column that decides no money, per day, file, provider and column: the
+# focus_costs__data_quality check reads it.
+FOCUS_QUALITY_TABLE = "raw.focus_export_quality"
+FOCUS_QUALITY_COLUMNS = [
+    ("x_ChargeDate", "DATE"),
+    ("path", "VARCHAR"),
+    ("ProviderName", "VARCHAR"),
+    ("column_name", "VARCHAR"),
+    ("rows", "BIGINT"),
+    ("example_row", "BIGINT"),  # the first such row of the file (1-based data row)
+    ("example", "VARCHAR"),  # what is wrong with it, with the value
 ]
 
 
@@ -87,3 +105,23 @@ def read_payloads(
     payloads = [json.loads(p, parse_float=Decimal) for p, _ in rows]
     fetched = max((f for _, f in rows), default=None)
     return payloads, fetched
+
+
+def land_export_files(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, files: pl.DataFrame, quality: pl.DataFrame
+) -> int:
+    """Replace [start, end) of raw.focus_export_files and of raw.focus_export_quality, in one transaction."""
+
+    def fill(c: duckdb.DuckDBPyConnection) -> int:
+        c.execute(f"DELETE FROM {FOCUS_QUALITY_TABLE} WHERE x_ChargeDate >= $start AND x_ChargeDate < $end",  # noqa: S608
+                  {"start": start, "end": end})
+        for table, frame in ((FOCUS_MANIFEST_TABLE, files), (FOCUS_QUALITY_TABLE, quality)):
+            if frame.height:
+                c.register("_mlc_incoming", frame.to_arrow())
+                try:
+                    c.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _mlc_incoming")  # noqa: S608
+                finally:
+                    c.unregister("_mlc_incoming")
+        return files.height
+
+    return replace_window_with(con, FOCUS_MANIFEST_TABLE, "x_ChargeDate", start, end, fill)

@@ -13,6 +13,8 @@ from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_ddl
 from mlcost_pipeline.warehouse.raw_landing import (
     FOCUS_MANIFEST_COLUMNS,
     FOCUS_MANIFEST_TABLE,
+    FOCUS_QUALITY_COLUMNS,
+    FOCUS_QUALITY_TABLE,
     RAW_COLUMNS,
     RAW_TABLES,
 )
@@ -32,6 +34,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(_ddl(table, RAW_COLUMNS))
     con.execute(_ddl("raw.mlflow_model_versions", [c for c in RAW_COLUMNS if c[0] != "x_ChargeDate"]))
     con.execute(_ddl(FOCUS_MANIFEST_TABLE, FOCUS_MANIFEST_COLUMNS))
+    for name, sql_type in FOCUS_MANIFEST_COLUMNS:  # a warehouse written before a column was added
+        con.execute(f'ALTER TABLE {FOCUS_MANIFEST_TABLE} ADD COLUMN IF NOT EXISTS "{name}" {sql_type}')
+    con.execute(_ddl(FOCUS_QUALITY_TABLE, FOCUS_QUALITY_COLUMNS))
     con.execute(focus_ddl("core.focus_costs"))
     con.execute(allocated_ddl("core.allocated_costs"))
     con.execute(mlflow_records.ml_runs_create_table_sql("core.ml_runs"))

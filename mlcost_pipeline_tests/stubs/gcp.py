@@ -21,53 +21,34 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import sqlglot
+from pytest import MonkeyPatch
 from sqlglot import exp
 
 from mlcost_pipeline_tests.stubs.bigquery_rows import cell, field, naive
+from mlcost_pipeline_tests.stubs.gcp_schemas import DETAILED_COLUMNS, EXPORT_COLUMNS
 from mlcost_pipeline_tests.stubs.http import RESET, JsonServer
 
 SLOW, TRUNCATED, MALFORMED = "slow", "truncated", "malformed"
 _REASONS = {429: ("rateLimitExceeded", "RESOURCE_EXHAUSTED"), 500: ("internalError", "INTERNAL"),
             502: ("badGateway", "UNAVAILABLE"), 503: ("backendError", "UNAVAILABLE")}  # fmt: skip
-__all__ = ["MALFORMED", "RESET", "SLOW", "TRUNCATED", "UNIVERSE_DOMAIN", "GcpStub", "write_service_account"]
+__all__ = ["MALFORMED", "RESET", "SLOW", "TRUNCATED", "UNIVERSE_DOMAIN", "GcpStub", "google_adc",
+           "write_service_account"]
 
-KV = "STRUCT(key VARCHAR, value VARCHAR)[]"
-EXPORT_COLUMNS = {
-    "billing_account_id": "VARCHAR",
-    "service": "STRUCT(id VARCHAR, description VARCHAR)",
-    "sku": "STRUCT(id VARCHAR, description VARCHAR)",
-    "usage_start_time": "TIMESTAMP",
-    "usage_end_time": "TIMESTAMP",
-    "project": f"STRUCT(id VARCHAR, number VARCHAR, name VARCHAR, labels {KV}, ancestry_numbers VARCHAR)",
-    "labels": KV,
-    "system_labels": KV,
-    "location": "STRUCT(location VARCHAR, country VARCHAR, region VARCHAR, zone VARCHAR)",
-    "transaction_type": "VARCHAR",
-    "seller_name": "VARCHAR",
-    "export_time": "TIMESTAMP",
-    "cost": "DOUBLE",
-    "currency": "VARCHAR",
-    "currency_conversion_rate": "DOUBLE",
-    "usage": "STRUCT(amount DOUBLE, unit VARCHAR, amount_in_pricing_units DOUBLE, pricing_unit VARCHAR)",
-    "credits": "STRUCT(name VARCHAR, amount DOUBLE, full_name VARCHAR, id VARCHAR, type VARCHAR)[]",
-    "invoice": "STRUCT(month VARCHAR)",
-    "cost_type": "VARCHAR",
-    "adjustment_info": "STRUCT(id VARCHAR, description VARCHAR, mode VARCHAR, type VARCHAR)",
-    "cost_at_list": "DOUBLE",
-}
-DETAILED_COLUMNS = {"resource": "STRUCT(name VARCHAR, global_name VARCHAR)"}
+
 class GcpStub:
     """Serves one billing export table (`table`), a billing account, and SKU prices for the catalog."""
 
     def __init__(self, rows: list[dict], table: str = "acme-billing.billing.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9",
                  page_size: int = 40, account_names: dict[str, str] | None = None,
-                 skus: dict[str, list[dict]] | None = None):
+                 skus: dict[str, list[dict]] | None = None, **load_options):
         self.table = table
         self.page_size = page_size
         self.account_names = account_names or {}
@@ -80,7 +61,7 @@ class GcpStub:
         self.slow_seconds = 2.5  # later than the 1 s request timeout the fault tests set
         self._lock = threading.Lock()
         self.con = duckdb.connect()
-        self.load(rows)
+        self.load(rows, **load_options)
         self.server = JsonServer(self.handle)
 
     def __enter__(self) -> GcpStub:
@@ -96,27 +77,35 @@ class GcpStub:
     def url(self) -> str:
         return self.server.url
 
-    def load(self, rows: list[dict], drop_columns: tuple[str, ...] = (), detailed: bool = False) -> None:
-        all_columns = {**EXPORT_COLUMNS, **(DETAILED_COLUMNS if detailed else {})}
+    def load(self, rows: list[dict], drop_columns: tuple[str, ...] = (), detailed: bool = False,
+             columns: dict[str, str] | None = None, export_time: str = "export_time",
+             partition_field: str | None = None) -> None:
+        """Serve `rows` as the table, with the schema `columns` (DuckDB types; default: today's standard export).
+
+        `_PARTITIONTIME` is the day of `export_time` (the export's ingestion-time partitioning); with
+        `partition_field` tables.get reports the table partitioned by that column instead.
+        """
+        all_columns = {**(columns or EXPORT_COLUMNS), **(DETAILED_COLUMNS if detailed else {})}
         columns = {k: v for k, v in all_columns.items() if k not in drop_columns}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "rows.json"
             with path.open("w") as f:
                 for row in rows:
                     out = {k: row.get(k) for k in columns}
-                    for k in ("usage_start_time", "usage_end_time", "export_time"):
-                        if k in out:
+                    for k, typ in columns.items():
+                        if typ == "TIMESTAMP" and isinstance(out[k], str):
                             out[k] = naive(out[k])
-                    f.write(json.dumps(out) + "\n")
+                    f.write(json.dumps(out, default=str) + "\n")
             spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
             with self._lock:
                 self.con.execute("DROP TABLE IF EXISTS billing_export")
                 self.con.execute(
-                    f"CREATE TABLE billing_export AS SELECT *, date_trunc('day', export_time) AS _PARTITIONTIME "
+                    f"CREATE TABLE billing_export AS SELECT *, date_trunc('day', \"{export_time}\") AS _PARTITIONTIME "
                     f"FROM read_json($path, columns = {spec}, format = 'newline_delimited')",
                     {"path": str(path)},
                 )
         self.columns = list(columns)
+        self.partition_field = partition_field
 
     # --- BigQuery ---------------------------------------------------------------------------------------------
     def _run(self, sql: str, parameters: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -135,7 +124,7 @@ class GcpStub:
             described = self.con.execute(f"DESCRIBE {duck}", params).fetchall()
             values = self.con.execute(duck, params).fetchall()
         fields = [field(n, t) for n, t, *_ in described]
-        rows = [{"f": [{"v": cell(f, v)} for f, v in zip(fields, row, strict=True)]} for row in values]
+        rows = [{"f": [{"v": cell(f, _result(f, v))} for f, v in zip(fields, row, strict=True)]} for row in values]
         return fields, rows
 
     def _page(self, job_id: str, token: str | None) -> dict:
@@ -165,7 +154,9 @@ class GcpStub:
         fields = [field(n, t) for n, t, *_ in described]
         return 200, {"kind": "bigquery#table", "id": f"{project}:{dataset}.{table}",
                      "tableReference": {"projectId": project, "datasetId": dataset, "tableId": table},
-                     "schema": {"fields": fields}, "timePartitioning": {"type": "DAY"}, "type": "TABLE"}, {}
+                     "schema": {"fields": fields}, "type": "TABLE",
+                     "timePartitioning": {"type": "DAY", **({"field": self.partition_field}
+                                                            if self.partition_field else {})}}, {}
 
     @staticmethod
     def operation(method: str, path: str) -> str:
@@ -240,6 +231,15 @@ class GcpStub:
         return 404, {"error": {"code": 404, "message": f"stub: no route {method} {path}"}}, {}
 
 
+def _result(field: dict, value):
+    """BigQuery writes a NULL array into a query result as an empty one (inside the query they differ)."""
+    if field.get("mode") == "REPEATED":
+        return [_result({**field, "mode": "NULLABLE"}, v) for v in value or []]
+    if field["type"] == "RECORD" and isinstance(value, dict):
+        return {f["name"]: _result(f, value.get(f["name"])) for f in field["fields"]}
+    return value
+
+
 def _sku(service_id: str, sku: dict, currency: str) -> dict:
     price = Decimal(sku["price"])
     units, nanos = int(price), int((price - int(price)) * 10**9)
@@ -254,6 +254,16 @@ def _sku(service_id: str, sku: dict, currency: str) -> dict:
 
 
 UNIVERSE_DOMAIN = "stub.invalid"
+
+
+@contextmanager
+def google_adc(stub: GcpStub, directory: Path) -> Iterator[None]:
+    """Google's Application Default Credentials pointed at the stub (a service-account key it signs tokens for)."""
+    key = write_service_account(directory / "sa.json", stub.url + "/token")
+    with MonkeyPatch.context() as mp:
+        mp.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+        mp.setenv("GOOGLE_CLOUD_UNIVERSE_DOMAIN", UNIVERSE_DOMAIN)
+        yield
 
 
 def write_service_account(path: Path, token_uri: str, project: str = "acme-billing") -> Path:

@@ -181,17 +181,7 @@ def _cur_stage(root: Path, rows: int) -> dict:
     out["cur_vs_focus"] = round(out["cur2_to_focus"]["rows_per_s"] / out["focus"]["rows_per_s"], 2)
     out["convert_only"] = _convert_only(files["cur2_to_focus"], rows)
     # The same CUR file through the whole pipeline (detected by its columns, as a user's export folder is).
-    _mlflow_store(work, [DAY])
-    with RssSampler() as sampler:
-        t0 = time.monotonic()
-        records = _pipeline(work, exports, DAY, DAY)
-        t1 = time.monotonic()
-    stages = {}
-    for stage, (a, b, busy) in sorted(_step_windows(records).items(), key=lambda kv: kv[1][0]):
-        stages[stage] = {"seconds": round(busy, 2), "rows_per_s": round(rows / busy) if busy else None,
-                         "peak_rss_mb": sampler.peak(a, b)}  # fmt: skip
-    end_to_end = {"seconds": round(t1 - t0, 2), "rows_per_s": round(rows / (t1 - t0)),
-                  "peak_rss_mb": sampler.peak(t0, t1)}  # fmt: skip
+    stages, end_to_end = _timed_pipeline(work, exports, rows)
     out["pipeline"] = {"stages": stages, "end_to_end": end_to_end}
     return out
 
@@ -262,6 +252,22 @@ def _native_shapes(records: int) -> dict:
     return out
 
 
+def _timed_pipeline(work: Path, exports: Path, rows: int) -> tuple[dict, dict]:
+    """One in-process run over DAY on `exports`: each stage's busy time, rows/s and peak, and the whole run's."""
+    _mlflow_store(work, [DAY])
+    with RssSampler() as sampler:
+        t0 = time.monotonic()
+        records = _pipeline(work, exports, DAY, DAY)
+        t1 = time.monotonic()
+    stages = {}
+    for stage, (a, b, busy) in sorted(_step_windows(records).items(), key=lambda kv: kv[1][0]):
+        stages[stage] = {"rows_per_s": round(rows / busy) if busy else None, "seconds": round(busy, 2),
+                         "peak_rss_mb": sampler.peak(a, b)}  # fmt: skip
+    end_to_end = {"rows_per_s": round(rows / (t1 - t0)), "seconds": round(t1 - t0, 2),
+                  "peak_rss_mb": sampler.peak(t0, t1)}  # fmt: skip
+    return stages, end_to_end
+
+
 def run(rows: int, history_rows: int, keep: bool = False) -> dict:
     root = Path(tempfile.mkdtemp(prefix="mlcost-bench-"))
     try:
@@ -269,17 +275,7 @@ def run(rows: int, history_rows: int, keep: bool = False) -> dict:
         focus_dir = work / "focus"
         focus_dir.mkdir(parents=True)
         generate(rows, DAY, focus_dir / f"{DAY.isoformat()}.parquet")
-        _mlflow_store(work, [DAY])
-        with RssSampler() as sampler:
-            t0 = time.monotonic()
-            records = _pipeline(work, focus_dir, DAY, DAY)
-            t1 = time.monotonic()
-        stages = {}
-        for stage, (a, b, busy) in sorted(_step_windows(records).items(), key=lambda kv: kv[1][0]):
-            stages[stage] = {"rows_per_s": round(rows / busy) if busy else None, "seconds": round(busy, 2),
-                             "peak_rss_mb": sampler.peak(a, b)}  # fmt: skip
-        end_to_end = {"rows_per_s": round(rows / (t1 - t0)), "seconds": round(t1 - t0, 2),
-                      "peak_rss_mb": sampler.peak(t0, t1)}  # fmt: skip
+        stages, end_to_end = _timed_pipeline(work, focus_dir, rows)
         max_rows = int(os.environ.get("BENCH_PANDAS_MAX_ROWS", "3000000"))
         baseline = _pandas_baseline(focus_dir / f"{DAY.isoformat()}.parquet", rows, max_rows)
         native = _native_shapes(min(rows, int(os.environ.get("BENCH_NATIVE_RECORDS", "50000"))))

@@ -231,3 +231,19 @@ def test_cur2_with_only_the_tags_map_keeps_its_keys_as_aws_prefixes_them(tmp_pat
     assert by_line == {rows[0]["lineItem/LineItemDescription"]: '{"resourceTags/user:project":"vision",'
                                                                  '"accountTag/env":"prod"}',
                        rows[1]["lineItem/LineItemDescription"]: None}
+
+
+def test_files_of_one_export_with_different_tag_columns_are_read_by_name(tmp_path, con):
+    """CUR gains tag columns between refreshes: an earlier part without a tag, a later one with it, read together,
+    keep every line once and each line's own tags."""
+    rows = lines()
+    first = [{k: v for k, v in r.items() if k != "resourceTags/user:team"} for r in rows[:8]]
+    later = [{**r, "resourceTags/user:owner": "ana"} for r in rows[8:]]
+    paths = [write_legacy_csv(first, tmp_path / "cur-1.csv"), write_legacy_csv(later, tmp_path / "cur-2.csv")]
+    df = read_focus_export(con, [ExportRead(str(p)) for p in paths], *MONTH, INGESTED)
+    assert focus_by_day(df) == expected_by_day(rows)
+    by_line = {d: json.loads(t) if t else {} for d, t in zip(df["ChargeDescription"], df["Tags"], strict=True)}
+    for r in first:
+        assert "team" not in by_line[r["lineItem/LineItemDescription"]]
+    for r in later:
+        assert by_line[r["lineItem/LineItemDescription"]].get("owner") == "ana"

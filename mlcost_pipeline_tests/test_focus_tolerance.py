@@ -109,3 +109,26 @@ def test_sources_focus_alone_materializes_the_quirky_sample_with_its_totals(tmp_
     assert "focus_sample.csv: row " in by_column["AWS / PricingQuantity"]["example"]
     others = [e for e in result.get_asset_check_evaluations() if e.check_name != "focus_costs__data_quality"]
     assert all(e.passed for e in others), [e.check_name for e in others if not e.passed]
+
+
+def test_microsofts_known_focuscost_errors_load_as_they_are_and_are_counted(tmp_path):
+    """finops-toolkit #1092 (a savings-plan purchase with a non-zero EffectiveCost) and #834 (unused savings plan
+    with EffectiveCost 0): the rows load with their amounts, and the check counts them under EffectiveCost."""
+    with QUIRKS.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["ProviderName"] == "Microsoft"]
+    purchase, unused = dict(rows[0]), dict(rows[1])
+    purchase.update(ChargeCategory="Purchase", CommitmentDiscountId="/providers/microsoft.billingbenefits/"
+                    "savingsplanorders/sp-1", CommitmentDiscountType="Savings Plan", EffectiveCost="4.20")
+    unused.update(CommitmentDiscountId="/providers/microsoft.billingbenefits/savingsplanorders/sp-1",
+                  CommitmentDiscountStatus="Unused", EffectiveCost="0", BilledCost="0")  # fmt: skip
+    path = tmp_path / "focuscost.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows([purchase, unused, *rows[2:4]])
+    with duckdb.connect() as con:
+        df = read_focus_export(con, [str(path)], START, END, datetime(2026, 9, 5))
+        summary = summarize_file(con, str(path), START, END)
+    assert df["EffectiveCost"].sum() == sum(Decimal(r["EffectiveCost"]) for r in (purchase, unused, *rows[2:4]))
+    assert [(q.column, q.rows, q.example_row) for q in summary.quality] == [("EffectiveCost", 2, 1)]
+    assert "commitment purchase with EffectiveCost <> 0" in summary.quality[0].example

@@ -265,7 +265,7 @@ class FocusExportResource(SourceResource):
             _info(log, f"export files: {len(chosen)} file(s) count under {', '.join(self.paths)}")
             for line in discovery.lines():
                 if log:
-                    log.debug(line)
+                    log.info(line)
         landing = files_by_day(chosen, start, end, log=log.info if log else None, strict=self.strict_columns())
         if discovery is not None:
             landing.warnings[:0] = discovery.warnings()

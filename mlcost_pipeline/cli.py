@@ -1,4 +1,4 @@
-"""The `mlcost` command: demo, materialize (a date range, end inclusive), explain, validate-rules."""
+"""The `mlcost` command: demo, materialize (a date range, end inclusive), explain, validate-rules, sql."""
 
 from __future__ import annotations
 
@@ -133,14 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--json", action="store_true", help="an object with `total` and `parts` (money as strings)")
     val = sub.add_parser("validate-rules", help="check an allocation rules file; exit 1 with the error if invalid")
     val.add_argument("file", nargs="?", type=Path, help="default: MLCOST_RULES or rules/allocation.yaml")
+    sql = sub.add_parser("sql", help="print the SQL the allocation runs for a rules file, with what it binds")
+    sql.add_argument("--rules", type=Path, help="default: MLCOST_RULES or rules/allocation.yaml")
+    sql.add_argument("--reporting-currency", help="default: MLCOST_REPORTING_CURRENCY or USD")
     args = parser.parse_args(argv)
     warn_unknown_settings(emit=lambda message: print(f"mlcost: warning: {message}", file=sys.stderr))
 
-    if args.command in ("explain", "validate-rules"):
-        from mlcost_pipeline.allocation.commands import explain_command, validate_rules
+    if args.command in ("explain", "validate-rules", "sql"):
+        from mlcost_pipeline.allocation.commands import explain_command, sql_command, validate_rules
 
         if args.command == "validate-rules":
             return validate_rules(args.file)
+        if args.command == "sql":
+            return sql_command(args.rules, args.reporting_currency)
         return explain_command(args.project, args.date, args.model, args.json)
 
     if args.command == "demo":

@@ -36,6 +36,7 @@ KNOWN_SETTINGS = (
     "MLCOST_CLOUD_BILLING_API_ENDPOINT", "MLCOST_AZURE_SCOPES", "MLCOST_AZURE_BASE_URL", "MLCOST_AZURE_CA_BUNDLE",
     "MLCOST_AZURE_CREDENTIAL_SCOPE", "MLCOST_AZURE_TAG_KEY", "MLCOST_AZURE_MAX_RETRIES",
     "MLCOST_AZURE_MAX_WAIT_SECONDS", "MLCOST_AZURE_TIMEOUT_SECONDS", "MLCOST_FOCUS_PATH", "MLCOST_FOCUS_CACHE_DIR",
+    "MLCOST_LAKE_DIR",
     # test and CI hooks (docs/reliability.md, docs/operations.md)
     "MLCOST_FAULT_PAUSE_IN_WRITE", "MLCOST_UI_TEST", "MLCOST_UI_SCREENSHOT",
 )  # fmt: skip
@@ -142,6 +143,12 @@ class Settings:
     # better) also gives cost per quality point and the cost-vs-quality quadrant.
     kpi_metrics: tuple[str, ...] = DEFAULT_KPI_METRICS
     kpi_quality_metric: str = DEFAULT_KPI_QUALITY_METRIC
+    lake: Path | None = None  # MLCOST_LAKE_DIR; None: <warehouse folder>/lake
+
+    @property
+    def lake_dir(self) -> Path:
+        """Where export files are landed, content-addressed (warehouse/lake.py; docs/architecture.md)."""
+        return self.lake or self.warehouse_dir / "lake"
 
     @property
     def sql_params(self) -> dict[str, object]:
@@ -218,6 +225,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         reporting_currency=env.get("MLCOST_REPORTING_CURRENCY", "USD").upper(),
         restatement_days=int(env.get("MLCOST_RESTATEMENT_DAYS", "3")),
         sample_dir=Path(env.get("MLCOST_SAMPLE_DIR", str(warehouse.parent / "samples"))),
+        lake=Path(env["MLCOST_LAKE_DIR"]) if (env.get("MLCOST_LAKE_DIR") or "").strip() else None,
         partitions_start=_partitions_start(env.get("MLCOST_PARTITIONS_START")),
         connectors=load_connector_settings(env, warehouse.parent),
         kpi_metrics=kpi_metrics,

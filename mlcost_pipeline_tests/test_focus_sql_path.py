@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -46,24 +47,25 @@ def _parquet(path: Path, n: int, day: date = D1, *, bad_row: int | None = None, 
     return str(path)
 
 
-def test_rows_with_one_key_get_suffixes_by_value_whatever_their_order_in_the_file(tmp_path):
+def test_a_line_id_is_the_file_content_and_the_row_position_whatever_the_read_order(tmp_path):
     first = _parquet(tmp_path / "a.parquet", 7_000)  # 4 row groups: read by several threads
     second = _parquet(tmp_path / "b.parquet", 3)
-    reversed_copy = _parquet(tmp_path / "copy" / "a.parquet", 7_000, descending=True)
+    (tmp_path / "copy").mkdir()
+    same_bytes = tmp_path / "copy" / "renamed.parquet"
+    same_bytes.write_bytes(Path(first).read_bytes())
+    reversed_rows = _parquet(tmp_path / "reversed" / "a.parquet", 7_000, descending=True)
     with duckdb.connect() as con:
         df = read_focus_export(con, [first, second], D1, D2, INGESTED)
         again = read_focus_export(con, [first, second], D1, D2, INGESTED)
-        backwards = read_focus_export(con, [reversed_copy], D1, D2, INGESTED)
-    ids = df["x_LineId"].to_list()
-    assert len(set(ids)) == len(ids) == 7_003
-    pairs = dict(zip(df["EffectiveCost"].to_list()[:7_000], ids[:7_000], strict=True))
-    base = pairs[Decimal(1)]
-    # The repeats of one key are ranked by their values (here the cost): 1 -> no suffix, 5000 -> -4999.
-    assert pairs[Decimal(5_000)] == f"{base}-4999" and pairs[Decimal(7_000)] == f"{base}-6999"
-    assert not set(df["x_LineId"][7_000:]) & set(ids[:7_000])  # another file name is another key
-    assert sorted(again["x_LineId"]) == sorted(ids)
-    # The same rows in the opposite order (same file name, another folder) get the same ids.
-    assert dict(zip(backwards["EffectiveCost"], backwards["x_LineId"], strict=True)) == pairs
+        copied = read_focus_export(con, [str(same_bytes)], D1, D2, INGESTED)
+        backwards = read_focus_export(con, [reversed_rows], D1, D2, INGESTED)
+    sha = hashlib.sha256(Path(first).read_bytes()).hexdigest()[:16]
+    # Row i of the file (1-based) is <sha>-i: the i-th row costs i.
+    by_cost = dict(zip(df["EffectiveCost"].to_list()[:7_000], df["x_LineId"].to_list()[:7_000], strict=True))
+    assert by_cost == {Decimal(i): f"{sha}-{i}" for i in range(1, 7_001)}
+    assert df["x_LineId"].n_unique() == 7_003 and sorted(again["x_LineId"]) == sorted(df["x_LineId"])
+    assert sorted(copied["x_LineId"]) == sorted(by_cost.values())  # the same bytes anywhere: the same ids
+    assert not set(backwards["x_LineId"]) & set(df["x_LineId"])  # other bytes: other ids
 
 
 def test_a_bad_row_in_a_later_row_group_names_the_file_and_the_first_bad_row(tmp_path):

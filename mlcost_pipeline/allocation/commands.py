@@ -1,4 +1,4 @@
-"""The allocation commands of `mlcost`: `validate-rules` and `explain` (argument parsing stays in cli.py)."""
+"""The allocation commands of `mlcost`: validate-rules, sql, explain (argument parsing stays in cli.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,29 @@ def validate_rules(path: Path | None) -> int:
         f"{len(rules.drivers)} driver(s), {len(loaded.fx_rates)} FX rate(s), "
         f"{len(rules.runs.rate_card)} rate-card price(s); sha256 {loaded.sha256}"
     )
+    return 0
+
+
+def sql_command(path: Path | None, reporting: str | None) -> int:
+    """Print the statements the allocation runs for a rules file (exit 0), or one line and exit 1."""
+    from mlcost_pipeline.allocation.currency import check_currency
+    from mlcost_pipeline.allocation.plan import render_plan
+    from mlcost_pipeline.allocation.plan_text import plan_text
+    from mlcost_pipeline.settings import load_settings
+
+    settings = load_settings()
+    target = path or settings.rules_path or DEFAULT_RULES_PATH
+    try:
+        loaded = load_rules(target)
+    except RulesError as exc:
+        print(f"mlcost: invalid rules: {exc}", file=sys.stderr)
+        return 1
+    try:
+        currency = check_currency(reporting or settings.reporting_currency)
+    except ValueError as exc:
+        print(f"mlcost: --reporting-currency: {exc}", file=sys.stderr)
+        return 1
+    print(plan_text(render_plan(loaded.rules, loaded.sha256, currency)), end="")
     return 0
 
 

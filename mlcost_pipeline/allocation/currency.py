@@ -15,12 +15,18 @@ from __future__ import annotations
 import bisect
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
+from mlcost_pipeline.allocation.templates import render
 from mlcost_pipeline.normalize.focus_schema import MONEY
 from mlcost_pipeline.sources.currencies import ISO_4217
+
+if TYPE_CHECKING:
+    from mlcost_pipeline.allocation.plan import Statement
 
 FX_SCHEMA = {"day": pl.Date, "currency": pl.String, "fx_num": MONEY, "fx_den": MONEY, "fx_source": pl.String}
 
@@ -69,6 +75,7 @@ class RateBook:
 
 def fx_plan(
     con: duckdb.DuckDBPyConnection,
+    needs: Statement,
     start: date,
     end: date,
     reporting: str,
@@ -77,18 +84,16 @@ def fx_plan(
     basis: str,
     rates_file: str | None,
 ) -> pl.DataFrame:
-    """The file rate for every (day, currency) of the window that needs one; raises CurrencyError when missing."""
+    """The file rate for every (day, currency) of the window that needs one; raises CurrencyError if missing.
+
+    `needs`, the plan's fx_needs statement: per (day, currency), the charges without a provider rate, and all.
+    """
     try:
         reporting = check_currency(reporting)
     except ValueError as exc:
         raise CurrencyError(f"reporting currency (MLCOST_REPORTING_CURRENCY): {exc}") from None
-    provider_ok = use_provider_rates and reporting == "USD"
-    rows = con.execute(
-        "SELECT x_ChargeDate, BillingCurrency, "
-        "count(*) FILTER (WHERE NOT ($provider_ok AND coalesce(x_CurrencyConversionRate, 0) > 0)), count(*) "
-        "FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end GROUP BY ALL ORDER BY ALL",
-        {"start": start, "end": end, "provider_ok": provider_ok},
-    ).fetchall()
+    provider_ok = use_provider_rates and reporting == "USD"  # from the checked code (the plan's, if valid)
+    rows = con.execute(needs.sql, {**needs.bind(start, end), "provider_ok": provider_ok}).fetchall()
     plan = []
     for day, currency, needing_file, total in rows:
         if currency not in ISO_4217:
@@ -110,38 +115,18 @@ def fx_plan(
     return pl.DataFrame(plan, schema=FX_SCHEMA) if plan else pl.DataFrame(schema=FX_SCHEMA)
 
 
-# Integer helpers, exact for every DECIMAL(38,12) value: floor(a x n / d) is computed as
-# (a // d) x n + ((a mod d) x n) // d, so no intermediate exceeds the result or d x n (no 256-bit products needed).
-MACROS = (
-    # money <-> integer units of 10^-12 (whole part and fraction separately: a product with 10^12 would overflow)
-    "CREATE OR REPLACE TEMP MACRO mlc_units(x) AS "
-    "CAST(trunc(x) AS HUGEINT) * 1000000000000 + CAST((x - trunc(x)) * 1000000000000 AS HUGEINT)",
-    "CREATE OR REPLACE TEMP MACRO mlc_money(u) AS "
-    "CAST(CAST(u AS DECIMAL(38,0)) * CAST(0.000000000001 AS DECIMAL(13,12)) AS DECIMAL(38,12))",
-    # for a, n >= 0 and d > 0: the quotient and remainder of a x n / d
-    "CREATE OR REPLACE TEMP MACRO mlc_q(a, n, d) AS (a // d) * n + ((a % d) * n) // d",
-    "CREATE OR REPLACE TEMP MACRO mlc_r(a, n, d) AS ((a % d) * n) % d",
-    # signed a: a x n / d rounded half-even
-    "CREATE OR REPLACE TEMP MACRO mlc_muldiv(a, n, d) AS sign(a) * (mlc_q(abs(a), n, d) + CASE "
-    "WHEN 2 * mlc_r(abs(a), n, d) > d OR (2 * mlc_r(abs(a), n, d) = d AND mlc_q(abs(a), n, d) % 2 = 1) "
-    "THEN 1 ELSE 0 END)",
-    "CREATE OR REPLACE TEMP MACRO mlc_round_div(p, d) AS mlc_muldiv(p, 1, d)",
-)
+@cache
+def _macros_sql() -> str:
+    return render("macros.sql")
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """Exact integer helpers: money <-> 10^-12 units, and a x n / d rounded half-even."""
-    for sql in MACROS:
-        con.execute(sql)
-
-
-def converted_sql(amount: str, num: str, den: str) -> str:
-    """SQL for amount x num / den rounded half-even to 12 decimals (all three DECIMAL(38,12))."""
-    return f"mlc_money(mlc_muldiv(mlc_units({amount}), mlc_units({num}), mlc_units({den})))"
+    """Exact integer helpers (sql/macros.sql): money <-> 10^-12 units, and a x n / d rounded half-even."""
+    con.execute(_macros_sql())
 
 
 def convert(amount: Decimal, num: Decimal, den: Decimal) -> Decimal:
-    """The Python twin of converted_sql, for tests and explain."""
+    """The Python twin of the SQL conversion (sql/_money.sql), for tests and explain."""
     a, n, d = (int(x.scaleb(12).to_integral_value()) for x in (amount, num, den))
     p = a * n
     q, r = divmod(abs(p), d)

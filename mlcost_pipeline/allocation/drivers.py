@@ -2,7 +2,8 @@
 
 Grain: (driver, day, project, model). A CSV driver's dated rows apply on their day; its undated rows apply on
 every day that has no dated row (a standing split, e.g. storage GB that rarely changes). A SQL driver is one
-SELECT on the warehouse returning `day`, `project`, `quantity` and optionally `model`; it runs once per window.
+SELECT on the warehouse returning `day`, `project`, `quantity` and optionally `model`; it runs once per window
+(sql/driver_probe.sql checks its columns, sql/driver_usage.sql reads its rows).
 Project and model values go through the same normalization and aliases as tags. A negative or non-numeric
 quantity, or a missing column, is a DriverError naming the driver.
 """
@@ -16,6 +17,7 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
+from mlcost_pipeline.allocation.plan import Statement
 from mlcost_pipeline.allocation.rules import LoadedRules
 from mlcost_pipeline.normalize.focus_schema import MONEY
 
@@ -30,10 +32,12 @@ class DriverError(ValueError):
     pass
 
 
-def _sql_rows(con: duckdb.DuckDBPyConnection, name: str, sql: str, start: date, end: date):
+def _sql_rows(
+    con: duckdb.DuckDBPyConnection, name: str, probe: Statement, rows: Statement, start: date, end: date
+):
     where = f"drivers.{name}.sql"
     try:
-        cursor = con.execute(f"SELECT * FROM ({sql}) AS _driver LIMIT 0")
+        cursor = probe.run(con)
         columns = [d[0].lower() for d in cursor.description]
         cursor.fetchall()
     except duckdb.Error as exc:
@@ -41,20 +45,24 @@ def _sql_rows(con: duckdb.DuckDBPyConnection, name: str, sql: str, start: date, 
     missing = [c for c in ("day", "project", "quantity") if c not in columns]
     if missing:
         raise DriverError(f"{where}: the query returns no column(s) {missing}; it returns {columns}")
-    model = "CAST(model AS VARCHAR)" if "model" in columns else "CAST(NULL AS VARCHAR)"
-    rows = con.execute(
-        f"SELECT CAST(day AS DATE), CAST(project AS VARCHAR), {model}, CAST(quantity AS DECIMAL(38,12)) "  # noqa: S608
-        f"FROM ({sql}) AS _driver WHERE CAST(day AS DATE) >= $start AND CAST(day AS DATE) < $end",
-        {"start": start, "end": end},
-    ).fetchall()
-    for day, project, _model, qty in rows:
+    found = rows.run(con, start, end).fetchall()
+    for day, project, _model, qty in found:
         if qty is None or qty < 0:
             raise DriverError(f"{where}: quantity {qty} for {project!r} on {day}: must be a number >= 0")
-    return rows
+    return found
 
 
-def driver_usage(con: duckdb.DuckDBPyConnection, loaded: LoadedRules, start: date, end: date) -> pl.DataFrame:
-    """Every table driver's quantities in [start, end), canonical project/model, summed per (day, project, model)."""
+def driver_usage(
+    con: duckdb.DuckDBPyConnection,
+    loaded: LoadedRules,
+    statements: dict[str, tuple[Statement, Statement]],
+    start: date,
+    end: date,
+) -> pl.DataFrame:
+    """Every table driver's quantities in [start, end), canonical project/model, summed per day/project/model.
+
+    `statements`: the plan's (columns probe, rows) of each SQL driver the pools use.
+    """
     rules = loaded.rules
     used = {p.driver for p in rules.pools if p.driver and p.driver in rules.drivers}
     days = [date.fromordinal(o) for o in range(start.toordinal(), end.toordinal())]
@@ -68,7 +76,7 @@ def driver_usage(con: duckdb.DuckDBPyConnection, loaded: LoadedRules, start: dat
             expanded = [(d, p, m, q) for d, p, m, q in rows if d is not None and start <= d < end]
             expanded += [(day, p, m, q) for d0, p, m, q in rows if d0 is None for day in days if day not in dated]
         else:
-            expanded = _sql_rows(con, name, source.sql or "", start, end)
+            expanded = _sql_rows(con, name, *statements[name], start, end)
         for day, project, mdl, qty in expanded:
             canonical_project = project_dim.canonical(project) or "__unallocated__"
             canonical_model = model_dim.canonical(mdl) if (model_dim and mdl) else mdl

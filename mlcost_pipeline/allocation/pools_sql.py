@@ -1,7 +1,8 @@
-"""Shared pools in SQL: which pool takes a charge (first match in file order), and the pools' settings as frames.
+"""Shared pools for the templates: which pool takes a charge (first match in file order); the pools as frames.
 
-The selector of pool i becomes one boolean SQL expression whose values are parameters named `pool{i}_*`; the
-pool index is `CASE WHEN <pool 0> THEN 0 WHEN <pool 1> THEN 1 ... END` (NULL: no pool, the charge is direct).
+The selector of pool i becomes a list of conditions that charges.sql ANDs, whose values are parameters named
+`pool{i}_*`; the pool index is `CASE WHEN <pool 0> THEN 0 WHEN <pool 1> THEN 1 ... END` (NULL: no pool, the
+charge is direct).
 Tag keys and values, provider, service, account and resource-group names match case-insensitively for tags
 and resource groups, exactly otherwise (they are the provider's canonical names).
 """
@@ -33,46 +34,49 @@ def selector_tag_keys(rules: Rules) -> list[str]:
     return [key for pool in rules.pools for key, _ in pool.select.tag_pairs()]
 
 
-def _selector_sql(i: int, s: Selector, tags: TagKeys) -> tuple[str, dict[str, object]]:
-    conds, params = [], {}
+_EXACT_FIELDS = (("providers", "ProviderName"), ("services", "ServiceName"),
+                 ("service_categories", "ServiceCategory"), ("accounts", "SubAccountId"),
+                 ("charge_categories", "ChargeCategory"))  # fmt: skip
 
-    def bind(name: str, value: object) -> str:
-        params[f"pool{i}_{name}"] = value
-        return f"$pool{i}_{name}"
 
-    for field, column in (("providers", "ProviderName"), ("services", "ServiceName"),
-                          ("service_categories", "ServiceCategory"), ("accounts", "SubAccountId"),
-                          ("charge_categories", "ChargeCategory")):  # fmt: skip
+def _conditions(i: int, s: Selector, tags: TagKeys) -> tuple[list[dict[str, object]], dict[str, object]]:
+    """Pool i's selector as conditions for charges.sql (ANDed, in order), and their `pool<i>_*` values."""
+    conds: list[dict[str, object]] = []
+    params: dict[str, object] = {}
+
+    def add(kind: str, name: str | None = None, value: object = None, **extra: object) -> None:
+        if name is not None:
+            params[f"pool{i}_{name}"] = value
+        conds.append({"kind": kind, "param": f"pool{i}_{name}" if name else None, **extra})
+
+    for field, column in _EXACT_FIELDS:
         values = getattr(s, field)
         if values:
-            conds.append(f"list_contains({bind(field, list(values))}, {column})")
+            add("in", field, list(values), column=column)
     if s.resource_groups:
-        rgs = bind("resource_groups", [g.strip().lower() for g in s.resource_groups])
-        conds.append(f"list_contains({rgs}, lower(x_ResourceGroupName))")
+        groups = [g.strip().lower() for g in s.resource_groups]
+        add("in_lower", "resource_groups", groups, column="x_ResourceGroupName")
     if s.resource_id_regex:
-        conds.append(f"regexp_matches(ResourceId, {bind('resource_id_regex', s.resource_id_regex)})")
+        add("regex", "resource_id_regex", s.resource_id_regex, column="ResourceId")
     if s.unowned_only:
-        conds.append("owner_project IS NULL")
+        add("unowned")
     for j, (key, values) in enumerate(s.tag_pairs()):
-        value = tags.value(key)  # from the lower-cased Tags: keys match in any case, values compare lower-cased
+        # from the lower-cased Tags: keys match in any case, values compare lower-cased
         if "*" in values:
-            conds.append(f"{value} IS NOT NULL")
+            add("tag_present", position=tags.position(key))
         else:
-            conds.append(f"list_contains({bind(f'tag{j}_values', [x.strip().lower() for x in values])}, trim({value}))")
-    # DuckDB evaluates AND left to right on the rows still selected, so the cheap tests go first; a NULL is false.
-    return " AND ".join(f"({c})" for c in conds), params
+            add("tag_in", f"tag{j}_values", [x.strip().lower() for x in values], position=tags.position(key))
+    return conds, params
 
 
-def pool_index_sql(rules: Rules, tags: TagKeys) -> tuple[str, dict[str, object]]:
-    """`CASE ... END` giving the first matching pool's index, and its parameters."""
-    if not rules.pools:
-        return "CAST(NULL AS INTEGER)", {}
-    whens, params = [], {}
+def pool_conditions(rules: Rules, tags: TagKeys) -> tuple[list[dict[str, object]], dict[str, object]]:
+    """Each pool's id (validated: `[A-Za-z0-9_.:-]`) and selector conditions, in file order; their values."""
+    pools, params = [], {}
     for i, pool in enumerate(rules.pools):
-        cond, p = _selector_sql(i, pool.select, tags)
-        whens.append(f"WHEN {cond} THEN {i}")
+        conds, p = _conditions(i, pool.select, tags)
+        pools.append({"id": pool.id, "conditions": conds})
         params |= p
-    return "CASE " + " ".join(whens) + " END", params
+    return pools, params
 
 
 def _unit(pool: Pool, rules: Rules, reporting: str) -> str | None:

@@ -80,7 +80,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "azure_cost": _azure(settings),
         "focus_export": FocusExportResource(
             mode=_mode(settings, "focus"), path=str(settings.sample_dir), paths=list(c.focus_paths),
-            cache_dir=str(c.focus_cache_dir), rules_path=str(settings.rules_path) if settings.rules_path else None,
+            cache_dir=str(c.focus_cache_dir), lake_dir=str(settings.lake_dir),
+            rules_path=str(settings.rules_path) if settings.rules_path else None,
         ),
         "mlflow": MlflowTrackingResource(mode=mlflow_mode, tracking_uri=tracking_uri),
     }

@@ -235,6 +235,7 @@ class FocusExportResource(SourceResource):
     path: str = "warehouse/samples"  # sample mode: where the sample files are written
     paths: list[str] = []  # live mode: MLCOST_FOCUS_PATH entries
     cache_dir: str = "warehouse/focus_cache"
+    lake_dir: str = "warehouse/lake"  # where the files that count are landed, content-addressed
     rules_path: str | None = None  # the rules' cost basis is checked as strictly as BilledCost
 
     def strict_columns(self) -> frozenset[str]:
@@ -266,7 +267,8 @@ class FocusExportResource(SourceResource):
             for line in discovery.lines():
                 if log:
                     log.info(line)
-        landing = files_by_day(chosen, start, end, log=log.info if log else None, strict=self.strict_columns())
+        landing = files_by_day(chosen, start, end, log=log.info if log else None, strict=self.strict_columns(),
+                               lake_dir=Path(self.lake_dir))
         if discovery is not None:
             landing.warnings[:0] = discovery.warnings()
             landing.discovery = discovery.metadata()

@@ -2,10 +2,11 @@
 
 Source: FOCUS 1.0-preview to 1.2 files as CSV, gzip CSV or Parquet, and the provider datasets export_datasets
 names. Grain: one row per file row whose ChargePeriodStart falls in [start, end) (and, when the export's manifest
-decided it, on a day the file counts for). Key: x_LineId = md5 over ('focus_export', the file's name without
-extensions, the values after parsing of the columns that identify a charge: focus_export_sql.ID_COLUMNS), with
-`-<n>` appended to the n-th row with the same key (ordered by file version, then by the rows' values, so not by
-their order in the file); it does not depend on the file's folder or format, so a CSV and its Parquet copy agree.
+decided it, on a day the file counts for). Key: x_LineId = the first 16 hex digits of the file's sha256, `-`, the
+row's 1-based position in the file; `-<n>` is appended to the n-th repeat when one source row gives several charges
+(a CUR fee with unused commitment), ordered by the rows' values. The same bytes give the same ids on every rerun
+(the warehouse reads the lake's content-addressed copy: warehouse/lake.py); hashing the columns cost more than the
+copy itself.
 
 Reading rules (parsing, checks and hashing run in DuckDB SQL: one INSERT ... SELECT per file straight into the
 target table, then one UPDATE for the duplicate suffix when a key repeats; nothing passes through Python):
@@ -188,12 +189,19 @@ def insert_focus_export(
     n = 0
     for read in map(as_read, files):
         f = describe(con, read, defaults, strict)
-        sql = (f"INSERT INTO {table} BY NAME SELECT {f.columns}, {f.line_hash} AS x_LineId, "  # noqa: S608
-               f"'{SOURCE}' AS x_SourceSystem, CAST(\"ChargePeriodStart\" AS DATE) AS x_ChargeDate, "
-               f"$ingested_at AS x_IngestedAt, $export_version AS x_ExportVersion "
-               f"FROM {f.relation} WHERE {f.guard(read.days is not None)}")
-        params = {**_read_params(f, read, start, end), "stem": f.stem, "ingested_at": _naive_utc(ingested_at),
-                  "export_version": f"{f.version};sha256={file_sha256(read.path)[:16]}"}
+        sql = (
+            f"INSERT INTO {table} BY NAME SELECT {f.columns}, {f.line_id} AS x_LineId, "  # noqa: S608
+            f"'{SOURCE}' AS x_SourceSystem, CAST(\"ChargePeriodStart\" AS DATE) AS x_ChargeDate, "
+            f"$ingested_at AS x_IngestedAt, $export_version AS x_ExportVersion "
+            f"FROM {f.relation} WHERE {f.guard(read.days is not None)}"
+        )
+        file_id = file_sha256(read.path)[:16]
+        params = {
+            **_read_params(f, read, start, end),
+            "file_id": file_id,
+            "ingested_at": _naive_utc(ingested_at),
+            "export_version": f"{f.version};sha256={file_id}",
+        }
         n += _run_checked(con, f, sql, params, window)[0][0]
     if n:
         suffix_repeated_line_ids(con, table, start, end)
@@ -203,9 +211,9 @@ def insert_focus_export(
 def suffix_repeated_line_ids(con: duckdb.DuckDBPyConnection, table: str, start: date, end: date) -> int:
     """Append `-<n>` to the n-th repeat of a focus_export x_LineId in the window (n from 1).
 
-    Repeats are ordered by file (x_ExportVersion), then by their values, column by column: the result does not
-    depend on the order rows come in (DuckDB's parallel insert need not keep it), only on the rows. Keys rarely
-    repeat, so only the repeated ones are ranked.
+    Repeats (one source row that gave several charges) are ordered by their values, column by column: the result
+    does not depend on the order rows come in (DuckDB's parallel insert need not keep it), only on the rows. Ids
+    rarely repeat, so only the repeated ones are ranked.
     """
     order = ", ".join(f'"{c}"' for c in ("x_ExportVersion", *TARGETS))
     scope = (f"FROM {table} WHERE x_ChargeDate >= $start AND x_ChargeDate < $end "  # noqa: S608

@@ -230,7 +230,8 @@ class FileSql:
     problem: str  # '' when nothing refuses the row, else what does (column and value)
     quality: str  # the list of columns with a tolerated problem on the row (VARCHAR[]; empty when none)
     quality_detail: str  # what those problems are, with the values
-    line_hash: str  # md5 over ('focus_export', $stem, the ID_COLUMNS values)
+    line_hash: str  # md5 over ('focus_export', $stem, the ID_COLUMNS values): for rows that are not a file's
+    line_id: str  # a file's row: $file_id (its sha256, 16 hex) '-' its 1-based position in the file
     params: dict[str, object]  # what `relation` binds
     stem: str  # the file's name without extensions: bind as $stem with `line_hash`
     warnings: tuple[str, ...] = field(default=())
@@ -306,6 +307,7 @@ def file_sql(
         path=path, version=version, relation=relation, columns=cols, problem=_problem_text(refused, source_of),
         quality=quality, quality_detail=_problem_text(tolerated, source_of),
         line_hash=f"md5(concat_ws(chr(31), '{SOURCE}', $stem, {values}))",
+        line_id="$file_id || '-' || CAST(__row AS VARCHAR)",
         params={"path": path, **(params or {}), **{f"default_{c}": defaults[c] for c in used}}, stem=file_stem(path),
     )
 

@@ -27,6 +27,7 @@ from mlcost_pipeline.normalize.export_datasets import ConvertOptions
 from mlcost_pipeline.normalize.focus_export import STRICT, ExportRead, QualityCount, describe, summarize_file
 from mlcost_pipeline.normalize.focus_schema import NormalizationError
 from mlcost_pipeline.sources.landing_checks import SourceDataError, window_label
+from mlcost_pipeline.warehouse.lake import land_file
 
 SOURCE = "focus_export"
 
@@ -63,12 +64,13 @@ class FileDay:
     execution: str | None
     uri: str
     paired: bool  # Azure actual cost read beside its amortized export on this day
+    sha256: str | None = None  # the file's content hash, when it was landed in the lake (`path` is then the copy)
 
 
 @dataclass
 class ExportLanding:
     file_days: list[FileDay] = field(default_factory=list)
-    quality: list[tuple[Path, QualityCount]] = field(default_factory=list)
+    quality: list[tuple[str, QualityCount]] = field(default_factory=list)  # (where the file came from, count)
     warnings: list[str] = field(default_factory=list)
     discovery: dict | None = None  # export_discovery's decisions (JSON-able), for the asset's metadata
 
@@ -117,9 +119,13 @@ def _paired_days(files: list[ChosenFile], datasets: list[str], start: date, end:
 
 def files_by_day(
     files: Sequence[ChosenFile | Path], start: date, end: date, log: Callable[[str], None] | None = None,
-    strict: frozenset[str] = STRICT,
+    strict: frozenset[str] = STRICT, lake_dir: Path | None = None,
 ) -> ExportLanding:
-    """Check the chosen files and map the window's days to them (see the module docstring)."""
+    """Check the chosen files and map the window's days to them (see the module docstring).
+
+    With `lake_dir`, every file that holds a charge of the window is landed there (warehouse/lake.py) and its rows
+    name the lake copy; files that hold none are not copied.
+    """
     chosen = [f if isinstance(f, ChosenFile) else ChosenFile(Path(f), uri=str(f)) for f in files]
     landing = ExportLanding()
     con = duckdb.connect()
@@ -144,10 +150,11 @@ def files_by_day(
                                   options=ConvertOptions(paired_days=on))  # fmt: skip
                 summary = summarize_file(con, read, start, end, strict)
                 landing.warnings += summary.warnings
-                landing.quality += [(f.path, q) for q in summary.quality]
+                landing.quality += [(f.uri or str(f.path), q) for q in summary.quality]
                 found = sorted({day for day, *_ in summary.days})
-                landing.file_days += [FileDay(day, f.path, _dataset(summary.dataset), summary.dataset, f.export,
-                                              f.execution, f.uri, day in on) for day in found]  # fmt: skip
+                path, sha = land_file(f.path, lake_dir) if lake_dir and found else (f.path, None)
+                landing.file_days += [FileDay(day, path, _dataset(summary.dataset), summary.dataset, f.export,
+                                              f.execution, f.uri, day in on, sha) for day in found]  # fmt: skip
                 if log and found:
                     log(f"{SOURCE}: {f.uri or f.path} ({summary.dataset}) has {sum(r[-1] for r in summary.days)} "
                         f"charge(s) on {len(found)} day(s) of the window")

@@ -33,7 +33,7 @@ RAW_TABLES = (
 FOCUS_MANIFEST_TABLE = "raw.focus_export_files"
 FOCUS_MANIFEST_COLUMNS = [
     ("x_ChargeDate", "DATE"),
-    ("path", "VARCHAR"),  # the local file read (a remote export's cached copy)
+    ("path", "VARCHAR"),  # the file read: its content-addressed copy in the lake (warehouse/lake.py)
     ("sha256", "VARCHAR"),
     ("bytes", "BIGINT"),
     ("x_Source", "VARCHAR"),
@@ -50,7 +50,7 @@ FOCUS_MANIFEST_COLUMNS = [
 FOCUS_QUALITY_TABLE = "raw.focus_export_quality"
 FOCUS_QUALITY_COLUMNS = [
     ("x_ChargeDate", "DATE"),
-    ("path", "VARCHAR"),
+    ("path", "VARCHAR"),  # where the file came from (its uri: what the user knows it by)
     ("ProviderName", "VARCHAR"),
     ("column_name", "VARCHAR"),
     ("rows", "BIGINT"),

@@ -104,13 +104,12 @@ def focus_export_files(
     rows = []
     for r in landing.file_days:
         if r.path not in digests:
-            digests[r.path] = file_sha256(str(r.path))
+            digests[r.path] = r.sha256 or file_sha256(str(r.path))
         rows.append((r.day, str(r.path.resolve()), digests[r.path], r.path.stat().st_size, focus_export.label,
                      fetched_at, r.dataset, r.export, r.execution, r.uri, r.paired))  # fmt: skip
     frame = pl.DataFrame(rows, schema=_polars(FOCUS_MANIFEST_COLUMNS), orient="row")
     quality = pl.DataFrame(
-        [(q.day, str(path.resolve()), q.provider, q.column, q.rows, q.example_row, q.example)
-         for path, q in landing.quality],
+        [(q.day, where, q.provider, q.column, q.rows, q.example_row, q.example) for where, q in landing.quality],
         schema=_polars(FOCUS_QUALITY_COLUMNS), orient="row",
     )  # fmt: skip
     with warehouse.writer() as con:

@@ -1,23 +1,21 @@
-"""Weights of each pool's targets per day, in DuckDB SQL: who shares a pooled charge, and how much.
+{#- Weights of each pool's targets per day, in DuckDB SQL: who shares a pooled charge, and how much.
 
-Input relations: `pool_charges` (charges a pool took, with `scope_key`: '' or the provider for scope provider),
-`pool_days`, `direct` (charges no pool took), `runs`, and the registered frames `_mlc_pools`, `_mlc_targets`,
-`_mlc_driver_usage`. Output: `all_weights(pool_idx, day, scope_key, project, model, team, environment,
-cost_center, run_id, qty, share, tno)`, every qty > 0, and at least one row for every pool day:
-- even / fixed: the listed targets, weight 1 / their percentage (`share` target);
-- proportional_cost: each project's direct cost that day in the reporting currency, floored at 0, all providers
-  or the charge's provider (scope), only listed targets when targets are listed (`share` cost);
-- proportional_usage: the driver's quantity that day at the pool's grain (`share` usage) and, with idle `keep`,
-  the capacity no one used as `__idle__` (`share` idle). GPU-hours are gpu_count x the run's overlap with the
-  UTC day, exact to 12 decimals; a run without a project tag counts as `__unallocated__`.
-- a pool day whose weights are all zero or absent falls back (`share` fallback): even among targets, all to
-  `__idle__`, or all to `__unallocated__`. Cost is never dropped.
-All quantities are exact decimals, so sums (and hence the split) do not depend on row order.
-"""
-
-from __future__ import annotations
-
-POOL_WEIGHT_CTES = """pool_days AS (
+    Input relations: `pool_charges` (charges a pool took, with `scope_key`: '' or the provider for scope
+    provider), `pool_days`, `direct` (charges no pool took), `runs`, and the registered frames `_mlc_pools`,
+    `_mlc_targets`, `_mlc_driver_usage`. Output: `all_weights(pool_idx, day, scope_key, project, model, team,
+    environment, cost_center, run_id, qty, share, tno)`, every qty > 0, and at least one row for every pool
+    day:
+    - even / fixed: the listed targets, weight 1 / their percentage (`share` target);
+    - proportional_cost: each project's direct cost that day in the reporting currency, floored at 0, all
+      providers or the charge's provider (scope), only listed targets when targets are listed (`share` cost);
+    - proportional_usage: the driver's quantity that day at the pool's grain (`share` usage) and, with idle
+      `keep`, the capacity no one used as `__idle__` (`share` idle). GPU-hours are gpu_count x the run's
+      overlap with the UTC day, exact to 12 decimals; a run without a project tag counts as `__unallocated__`.
+    - a pool day whose weights are all zero or absent falls back (`share` fallback): even among targets, all
+      to `__idle__`, or all to `__unallocated__`. Cost is never dropped.
+    All quantities are exact decimals, so sums (and hence the split) do not depend on row order. -#}
+{% macro pool_weight_ctes() -%}
+pool_days AS (
     SELECT DISTINCT pool_idx, day, scope_key FROM pool_charges
 ), pool_day_bounds AS (
     SELECT DISTINCT pool_idx, day, CAST(day AS TIMESTAMP) AS day_start,
@@ -107,4 +105,5 @@ POOL_WEIGHT_CTES = """pool_days AS (
                         lpad(CAST(tno AS VARCHAR), 6, '0'), project, coalesce(model, ''), coalesce(team, ''),
                         coalesce(environment, ''), coalesce(cost_center, ''), coalesce(run_id, '')) AS sort_key
     FROM all_weights_raw
-)"""
+)
+{%- endmacro %}

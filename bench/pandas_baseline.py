@@ -19,7 +19,7 @@ from mlcost_pipeline.allocation.rules import load_rules
 
 
 def _project(tags: str | None, keys: list[str], aliases: dict[str, str]) -> str | None:
-    if not tags:
+    if not isinstance(tags, str) or not tags:  # pandas 3 gives a missing string as NaN, not None
         return None
     parsed = {str(k).lower(): v for k, v in json.loads(tags).items()}
     for key in keys:

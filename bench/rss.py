@@ -1,4 +1,4 @@
-"""Peak resident memory of this process and its children, sampled from /proc while a stage runs."""
+"""Peak resident memory of a process and its children (default: this process), sampled from /proc."""
 
 from __future__ import annotations
 
@@ -31,18 +31,18 @@ def _tree(pid: int) -> list[int]:
 
 
 class RssSampler:
-    """Samples the process tree's summed RSS every `interval` seconds; `samples` is [(monotonic, MiB)]."""
+    """Samples the summed RSS of `pid`'s process tree every `interval` s; `samples` is [(monotonic, MiB)]."""
 
-    def __init__(self, interval: float = 0.05):
+    def __init__(self, interval: float = 0.05, pid: int | None = None):
         self.interval = interval
+        self.pid = pid or os.getpid()
         self.samples: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = os.getpid()
         while not self._stop.is_set():
-            kb = sum(_rss_kb(p) for p in _tree(me))
+            kb = sum(_rss_kb(p) for p in _tree(self.pid))
             self.samples.append((time.monotonic(), kb / 1024))
             time.sleep(self.interval)
 

@@ -39,7 +39,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         build_ml_run_costs_asset(),
         *budget_assets,
     ]
-    external = {tuple(key.path) for a in python_assets for key in a.keys}
+    external = {tuple(key.path): key for a in python_assets for key in a.keys}
+    # The allocation asset writes the cell tables its view core.allocated_costs reads; the marts read them.
+    external |= {("core", t): dg.AssetKey(["core", "allocated_costs"]) for t in ("cost_cells", "allocated_cells")}
     sql_assets, sql_checks = build_sql_model_defs(SQL_MODELS_ROOT, external, settings.sql_params,
                                                   mlflow_enabled=settings.enabled("mlflow"))
     defs = dg.Definitions(

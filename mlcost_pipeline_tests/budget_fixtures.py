@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from mlcost_pipeline.allocation.allocated_schema import create_table_sql
+from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 from mlcost_pipeline.defs.budgets import build_budget_defs
 from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
@@ -55,15 +55,11 @@ def allocated_rows() -> list[tuple[date, str, str | None, str, str]]:
 
 
 def insert_allocated(con: duckdb.DuckDBPyConnection, rows) -> None:
-    con.executemany(
-        "INSERT INTO core.allocated_costs (x_LineId, piece, charge_date, billing_currency, amount, "
-        "reporting_currency, amount_reporting, project, model, method) "
-        "VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, 'tag')",
-        [
-            [f"L{i}-{d}-{p}", d, cur, amount, cur, amount, p, m]
-            for i, (d, p, m, cur, amount) in enumerate(rows)
-        ],
-    )
+    insert_pieces(con, [
+        {"x_LineId": f"L{i}-{d}-{p}", "charge_date": d, "billing_currency": cur, "amount": amount,
+         "reporting_currency": cur, "amount_reporting": amount, "project": p, "model": m, "method": "tag"}
+        for i, (d, p, m, cur, amount) in enumerate(rows)
+    ])
 
 
 def make_warehouse(folder: Path, rows=None) -> Path:
@@ -71,7 +67,6 @@ def make_warehouse(folder: Path, rows=None) -> Path:
     path = folder / "w.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA core")
-    con.execute(create_table_sql("core.allocated_costs"))
     insert_allocated(con, allocated_rows() if rows is None else rows)
     con.close()
     (folder / "budgets.yaml").write_text(BUDGETS_YAML)
@@ -88,7 +83,8 @@ def budget_job_defs(warehouse: Path, budgets: Path, env: dict[str, str] | None =
     root = warehouse.parent / "sql"
     (root / "marts").mkdir(parents=True, exist_ok=True)
     shutil.copy(SQL_ROOT / "marts" / "budget_status.sql", root / "marts" / "budget_status.sql")
-    sql_assets, _ = build_sql_model_defs(root, {("core", "allocated_costs"), ("core", "budgets")})
+    sql_assets, _ = build_sql_model_defs(root, {("core", "allocated_cells"): dg.AssetKey(["core", "allocated_costs"]),
+                                                ("core", "budgets"): dg.AssetKey(["core", "budgets"])})
     return [*assets, *sql_assets, *checks, dg.AssetSpec(["core", "allocated_costs"])], {
         "warehouse": WarehouseResource(path=str(warehouse)),
         **resources,

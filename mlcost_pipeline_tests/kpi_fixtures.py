@@ -12,6 +12,7 @@ import dagster as dg
 import duckdb
 
 from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_costs_create_table_sql
+from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
 from mlcost_pipeline.sql_models import discover
@@ -96,17 +97,14 @@ def build_warehouse(path: Path) -> None:
     con = duckdb.connect(str(path))
     ensure_schema(con)  # the warehouse's own tables, as the pipeline creates them
     con.execute(ml_run_costs_create_table_sql("core.ml_run_costs"))
-    con.executemany(
-        "INSERT INTO core.allocated_costs (x_LineId, piece, charge_date, project, model, run_id, billing_currency, "
-        "amount, reporting_currency, amount_reporting, method, rule_id, service_category, service_name, provider, "
-        "AllocatedMethodDetails) VALUES (?, ?, ?, ?, ?, ?, 'USD', ?, 'USD', ?, ?, ?, ?, ?, 'X', ?)",
-        [[line, piece, day, project, model, run, amount, amount, *rest]
-         for line, piece, day, project, model, run, amount, *rest in PIECES],
-    )  # fmt: skip
-    con.executemany(
-        "INSERT INTO core.focus_costs (x_LineId, x_ChargeDate, PricingCategory) VALUES (?, ?, ?)",
-        sorted({(line, day, "Dynamic" if line in SPOT_LINES else "Standard") for line, _, day, *_ in PIECES}),
-    )
+    # The pieces as the allocation stores them (core.allocated_cells), each line its own cost cell.
+    insert_pieces(con, [
+        {"x_LineId": line, "piece": piece, "charge_date": day, "project": project, "model": model, "run_id": run,
+         "billing_currency": "USD", "amount": amount, "reporting_currency": "USD", "amount_reporting": amount,
+         "method": method, "rule_id": rule_id, "service_category": category, "service_name": name, "provider": "X",
+         "AllocatedMethodDetails": details}
+        for line, piece, day, project, model, run, amount, method, rule_id, category, name, details in PIECES
+    ], cells={line: {"PricingCategory": "Dynamic" if line in SPOT_LINES else "Standard"} for line, *_ in PIECES})
     con.executemany(
         "INSERT INTO core.ml_runs (run_id, experiment_id, experiment_name, status, start_time, end_time, "
         "duration_hours, gpu_count, gpu_hours, project_tag, model_tag, workload, estimator, metrics, x_RunDate) "

@@ -61,10 +61,11 @@ def test_allocation_conserves_per_day_and_currency_and_the_check_sees_tampering(
     allocate(con, rules(tmp_path, BASE_RULES))
     assert conservation_violations(con, D1, D3) == []
     assert split_violations(con, D1, D3) == (0, [])
-    con.execute("UPDATE core.allocated_costs SET amount = amount + 0.000000000001 WHERE project = 'recsys'")
+    # tamper with the stored pieces (core.allocated_costs is a view over them)
+    con.execute("UPDATE core.allocated_cells SET amount = amount + 0.000000000001 WHERE project = 'recsys'")
     assert conservation_violations(con, D1, D3) == [(D2, "EUR", Decimal("3"), Decimal("3.000000000001"))]
     count, first = split_violations(con, D1, D3)
-    assert count == 1 and "pieces sum to 3.000000000001, the charge is 3" in first[0][1]
+    assert count == 1 and "pieces sum to 3.000000000001, the cell is 3" in first[0][1]
 
 
 def test_allocation_fallbacks_are_per_dimension_most_specific_first(tmp_path):

@@ -80,8 +80,8 @@ def test_every_template_and_feature_renders_with_each_value_bound(tmp_path):
     loaded = _loaded(tmp_path)
     plan = render_plan(loaded.rules, loaded.sha256, "USD")
     statements = [*plan.allocation_statements(), plan.run_costs]
-    used = {"macros.sql", "fx_needs.sql", "driver_probe.sql", "driver_usage.sql", "charges.sql",
-            "allocate.sql", "drop_valued.sql", "run_costs.sql"}  # fmt: skip
+    used = {"macros.sql", "cells.sql", "fx_needs.sql", "driver_probe.sql", "driver_usage.sql", "charges.sql",
+            "allocate.sql", "drop_valued.sql", "allocated_costs_view.sql", "run_costs.sql"}  # fmt: skip
     assert {
         n for n in template_names() if not n.startswith("_")
     } == used  # a new template needs a statement here

@@ -59,15 +59,19 @@ def test_cli_sql_prints_every_statement_with_the_values_it_binds(tmp_path, capsy
     headers = [line for line in out.splitlines() if line.startswith("-- [")]
     assert [h.split(":")[0] for h in headers] == [
         "-- [1] macros",
-        "-- [2] fx needs",
-        "-- [3] stage 1",
-        "-- [4] stage 2",
-        "-- [5] cleanup",
-        "-- [6] run costs",
+        "-- [2] stage 0",
+        "-- [3] fx needs",
+        "-- [4] stage 1",
+        "-- [5] stage 2",
+        "-- [6] cleanup",
+        "-- [7] line view",
+        "-- [8] run costs",
     ]
     assert "--        $pool0_providers = ['O''Brien Cloud']" in out  # a value as a SQL literal, quote doubled
     assert "--        $reporting = 'EUR'" in out and f"--        $rules_hash = '{sha}'" in out
-    assert "INSERT INTO core.allocated_costs BY NAME\nWITH direct AS (" in out
+    assert "INSERT INTO core.cost_cells BY NAME\nWITH run_resources AS (" in out
+    assert "INSERT INTO core.allocated_cells BY NAME\nWITH direct AS (" in out
+    assert "CREATE OR REPLACE VIEW core.allocated_costs AS" in out
     assert '--     {"pool_idx": 0, "pool_id": "net", "method": "even"' in out  # the pools frame, row by row
 
 

@@ -3,6 +3,8 @@ and the workload split of cost per model, on a hand-built warehouse whose answer
 
 from __future__ import annotations
 
+import json
+
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_costs_create_table_sql
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
+from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 from mlcost_pipeline.warehouse.schema import ensure_schema
 from mlcost_pipeline_tests.kpi_fixtures import kpi_defs
 
@@ -78,20 +81,15 @@ def warehouse(tmp_path_factory) -> WarehouseResource:
         "amount_reporting, reporting_currency) VALUES (?, ?, ?, ?, ?, ?, ?, 'USD')",
         [list(r) for r in RUN_COSTS],
     )
-    con.executemany(
-        "INSERT INTO core.allocated_costs (x_LineId, piece, charge_date, billing_currency, amount, "
-        "reporting_currency, amount_reporting, project, model, run_id, method, provider, service_category, "
-        "service_name) VALUES (?, 0, ?, 'USD', ?, 'USD', ?, 'p', ?, ?, 'tag', 'X', ?, ?)",
-        [
-            [line, D1, amount, amount, model, run, category, name]
-            for line, amount, model, run, category, name, *_ in PIECES
-        ],
-    )
-    con.execute(
-        "INSERT INTO core.focus_costs (x_LineId, x_ChargeDate, Tags) VALUES "
-        "('L03', $d, '{\"workload\": \"Serving\"}'), ('L12', $d, '{\"team\": \"ml\"}')",
-        {"d": D1},
-    )
+    # The pieces as the allocation stores them (core.allocated_cells), each line its own cost cell; L03 and L12
+    # carry tags (L03 a Serving workload tag).
+    cids = insert_pieces(con, [
+        {"x_LineId": line, "charge_date": D1, "billing_currency": "USD", "amount": amount, "reporting_currency": "USD",
+         "amount_reporting": amount, "project": "p", "model": model, "run_id": run, "method": "tag", "provider": "X",
+         "service_category": category, "service_name": name}
+        for line, amount, model, run, category, name, *_ in PIECES
+    ], cells={"L03": {"Tags": '{"workload": "Serving"}'}, "L12": {"Tags": '{"team": "ml"}'}})
+    (path.parent / "cids.json").write_text(json.dumps(cids))
     con.close()
     resource = WarehouseResource(path=str(path))
     assets, checks, specs = kpi_defs()
@@ -143,10 +141,13 @@ def test_cost_per_experiment_sums_its_runs_and_failed_waste(warehouse):
 
 
 def test_each_allocated_piece_gets_one_workload_category(warehouse):
+    lines = {cid: line for line, cid in json.loads((Path(warehouse.path).parent / "cids.json").read_text()).items()}
     rows = _rows(warehouse, """
-        SELECT x_LineId, workload_category, workload_source
-        FROM marts.allocated_costs_by_workload ORDER BY x_LineId""")  # fmt: skip
-    assert rows == [(line, category, source) for line, *_, category, source in PIECES]
+        SELECT cid, workload_category, workload_source
+        FROM marts.allocated_costs_by_workload ORDER BY cid""")  # fmt: skip
+    assert [(lines[cid], category, source) for cid, category, source in rows] == [
+        (line, category, source) for line, *_, category, source in PIECES
+    ]
 
 
 def test_cost_per_model_daily_splits_by_workload_and_keeps_its_columns(warehouse):

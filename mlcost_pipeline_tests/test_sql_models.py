@@ -16,10 +16,12 @@ from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
 from mlcost_pipeline.sql_models import SqlModelError, build_order, discover, discover_tests
 from mlcost_pipeline.warehouse.schema import ensure_schema
+from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 from mlcost_pipeline_tests.kpi_fixtures import external_tables, kpi_defs
 
 ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 ALLOCATED = ("core", "allocated_costs")
+PIECES = ("core", "allocated_cells")  # what the marts read (core.allocated_costs is their per-line view)
 PROJECT_DAILY = ("marts", "cost_per_project_daily")
 MODEL_DAILY = ("marts", "cost_per_model_daily")
 BY_WORKLOAD = ("marts", "allocated_costs_by_workload")
@@ -55,7 +57,7 @@ def test_discover_tests_attaches_adds_up_to_the_project_mart():
     tests = {t.name: t for t in discover_tests(ROOT)}
     adds_up = tests["cost_per_project_daily__adds_up"]
     assert adds_up.model == PROJECT_DAILY
-    assert adds_up.refs == {PROJECT_DAILY, ALLOCATED}
+    assert adds_up.refs == {PROJECT_DAILY, PIECES}
 
 
 def test_discover_code_version_changes_with_the_sql(tmp_path):
@@ -190,7 +192,7 @@ def test_discover_tests_needs_a_header_when_two_models_are_read(tmp_path):
         discover_tests(root)
 
 
-# --- Dagster: the marts materialized from a hand-written core.allocated_costs -----------------------------------
+# --- Dagster: the marts materialized from a hand-written core.allocated_cells -----------------------------------
 
 ROWS = [
     ("L1", 0, D1, "USD", "10.000000000001", "churn", "churn-xgb", "tag", "AWS"),
@@ -208,11 +210,12 @@ def warehouse(tmp_path) -> WarehouseResource:
     con = duckdb.connect(str(path))
     ensure_schema(con)  # the warehouse's own tables, as the pipeline creates them
     con.execute(ml_run_costs_create_table_sql("core.ml_run_costs"))
-    con.executemany(
-        "INSERT INTO core.allocated_costs (x_LineId, piece, charge_date, billing_currency, amount, project, model, "
-        "method, provider, reporting_currency, amount_reporting) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'USD', ?)",
-        [[*r, r[4]] for r in ROWS],  # amount_reporting: 1:1, these tests are about billing-currency amounts
-    )
+    insert_pieces(con, [  # amount_reporting: 1:1, these tests are about billing-currency amounts
+        {"x_LineId": line, "piece": piece, "charge_date": day, "billing_currency": cur, "amount": amount,
+         "project": project, "model": model, "method": method, "provider": provider, "reporting_currency": "USD",
+         "amount_reporting": amount}
+        for line, piece, day, cur, amount, project, model, method, provider in ROWS
+    ])
     con.close()
     return WarehouseResource(path=str(path))
 
@@ -314,9 +317,9 @@ def test_adds_up_check_fails_with_error_on_a_tampered_mart(sql_defs, warehouse):
 def test_partitioned_model_refuses_rows_outside_its_window(tmp_path, warehouse):
     root = _write(tmp_path / "sql", {
         "marts/leaky.sql": "-- partitioned_by: charge_date\n"
-        "SELECT charge_date, amount FROM core.allocated_costs WHERE $start_date <= $end_date",
+        "SELECT charge_date, amount FROM core.allocated_cells WHERE $start_date <= $end_date",
     })  # fmt: skip
-    assets, _ = build_sql_model_defs(root, {ALLOCATED})
+    assets, _ = build_sql_model_defs(root, {PIECES})
     with pytest.raises(SqlModelError, match="outside the partition window"):
         _materialize((assets, []), warehouse, partition_key="2026-11-01")
     assert _rows(warehouse, "SELECT count(*) FROM marts.leaky") == [(0,)]
@@ -325,9 +328,9 @@ def test_partitioned_model_refuses_rows_outside_its_window(tmp_path, warehouse):
 def test_full_rebuild_model_replaces_its_table(tmp_path, warehouse):
     root = _write(tmp_path / "sql", {
         "marts/spend_by_project.sql": "-- All-time spend per project.\n"
-        "SELECT project, billing_currency, sum(amount) AS amount FROM core.allocated_costs GROUP BY ALL",
+        "SELECT project, billing_currency, sum(amount) AS amount FROM core.allocated_cells GROUP BY ALL",
     })  # fmt: skip
-    assets, _ = build_sql_model_defs(root, {ALLOCATED})
+    assets, _ = build_sql_model_defs(root, {PIECES})
     _materialize((assets, []), warehouse)
     result = _materialize((assets, []), warehouse)
     meta = result.asset_materializations_for_node("marts__spend_by_project")[0].metadata
@@ -345,7 +348,7 @@ def _model_daily_assets():
 
 
 def test_partitioned_model_with_changed_columns_is_rebuilt_from_its_inputs(tmp_path, warehouse):
-    # An upgrade that changes a mart's columns: every day the table holds is recomputed from core.allocated_costs
+    # An upgrade that changes a mart's columns: every day the table holds is recomputed from core.allocated_cells
     # with the new columns (a stale row and a dropped column go), not only the run's window.
     with duckdb.connect(warehouse.path) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")

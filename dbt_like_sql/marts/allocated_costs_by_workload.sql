@@ -1,11 +1,13 @@
--- Each piece of core.allocated_costs with its workload category: the one place the category is decided.
--- Grain: one row per (x_LineId, piece), as core.allocated_costs; amounts copied unchanged, so per day and currency
--- the table sums exactly to core.allocated_costs.
+-- Each piece of allocated cost with its workload category: the one place the category is decided.
+-- Grain: one row per (charge_date, cid, piece), a piece of a cost cell as core.allocated_cells holds it (the
+-- lines of one resource, day and tag set; line_count says how many; core.allocated_costs has the same cost per
+-- line); amounts copied unchanged, so per day and currency the table sums exactly to the allocation.
+-- pricing_category: the cell's FOCUS PricingCategory.
 -- workload_category is one of training, serving, storage, orchestration, monitoring, tooling, data_pipeline,
 -- other. The first rule that applies wins (workload_source says which):
 --   run_tag     the piece belongs to an MLflow run whose `workload` tag is a known spelling
 --               (training, tuning, evaluation, ... -> training; serving, inference, batch-inference -> serving);
---   charge_tag  the charge itself carries a known `workload` tag (core.focus_costs.Tags);
+--   charge_tag  the charge itself carries a known `workload` tag (its Tags in core.cost_cells);
 --   run         the piece belongs to a run without a known workload tag: training (MLflow runs are training work);
 --   service     the FOCUS service_category / service_name (Storage -> storage; Analytics, Databases -> data_pipeline;
 --               Kubernetes, Step Functions, Composer, Airflow, Workflows, Batch, Integration -> orchestration;
@@ -17,13 +19,14 @@
 -- partitioned_by: charge_date
 WITH pieces AS (
     SELECT *
-    FROM core.allocated_costs
+    FROM core.allocated_cells
     WHERE charge_date >= $start_date AND charge_date < $end_date
 ),
-charge_tags AS (
-    SELECT x_LineId, replace(replace(lower(trim(Tags ->> 'workload')), '-', '_'), ' ', '_') AS tag
-    FROM core.focus_costs
-    WHERE x_ChargeDate >= $start_date AND x_ChargeDate < $end_date AND Tags ->> 'workload' IS NOT NULL
+cells AS (
+    SELECT x_ChargeDate AS charge_date, cid, PricingCategory AS pricing_category,
+           replace(replace(lower(trim(Tags ->> 'workload')), '-', '_'), ' ', '_') AS tag
+    FROM core.cost_cells
+    WHERE x_ChargeDate >= $start_date AND x_ChargeDate < $end_date
 ),
 run_tags AS (
     SELECT run_id, replace(replace(lower(trim(workload)), '-', '_'), ' ', '_') AS tag
@@ -50,6 +53,7 @@ classified AS (
         p.*,
         rc.category AS run_tag_category,
         cc.category AS charge_tag_category,
+        c.pricing_category,
         CASE
             WHEN p.service_category = 'Storage' THEN 'storage'
             WHEN p.service_category IN ('Analytics', 'Databases') THEN 'data_pipeline'
@@ -67,12 +71,13 @@ classified AS (
     FROM pieces AS p
     LEFT JOIN run_tags AS r ON r.run_id = p.run_id
     LEFT JOIN tag_categories AS rc ON rc.tag = r.tag
-    LEFT JOIN charge_tags AS c ON c.x_LineId = p.x_LineId
+    LEFT JOIN cells AS c ON c.charge_date = p.charge_date AND c.cid = p.cid
     LEFT JOIN tag_categories AS cc ON cc.tag = c.tag
 )
 SELECT
-    x_LineId,
+    cid,
     piece,
+    line_count,
     charge_date,
     project,
     model,
@@ -81,6 +86,7 @@ SELECT
     provider,
     service_category,
     service_name,
+    pricing_category,
     method,
     coalesce(run_tag_category, charge_tag_category, CASE WHEN run_id IS NOT NULL THEN 'training' END,
              service_category_mapped, 'other') AS workload_category,

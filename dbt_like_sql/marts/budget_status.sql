@@ -4,7 +4,7 @@
 -- project spent nothing that month has a row with 0.
 -- as_of_date: the last day with allocated cost in the month (any project); data_from: the first such day (a month
 -- whose first days are not loaded reports only what is loaded).
--- actual_amount: sum of core.allocated_costs.amount_reporting of the budget's project (and model, if the budget
+-- actual_amount: sum of the allocated amount_reporting (core.allocated_cells) of the budget's project (and model, if the budget
 -- names one) from the 1st of the month to as_of_date; only rows in the budget's currency count (the reporting
 -- currency, checked when the budgets are loaded).
 -- forecast_amount: actual_amount + trailing_amount / trailing_days x days_remaining. trailing_amount is the
@@ -15,7 +15,7 @@
 -- actual_pct, forecast_pct: percent of budget_amount, rounded half away from zero to 2 decimals (display only:
 -- the WARN / ERROR levels of marts.budget_alerts compare the exact amounts with warn_pct and error_pct).
 WITH loaded_days AS (
-    SELECT DISTINCT charge_date FROM core.allocated_costs
+    SELECT DISTINCT charge_date FROM core.allocated_cells
 ),
 months AS (
     SELECT
@@ -40,7 +40,7 @@ scoped AS (
 daily AS (
     SELECT d.budget_id, a.charge_date, sum(a.amount_reporting) AS amount
     FROM core.budgets AS d
-    JOIN core.allocated_costs AS a
+    JOIN core.allocated_cells AS a
         ON a.project = d.project
         AND (d.model IS NULL OR a.model = d.model)
         AND a.reporting_currency = d.currency

@@ -11,18 +11,24 @@ SELECT
     p.charge_date,
     p.model,
     p.project,
-    v.model_version,
-    v.model_name,
+    p.model_version,
+    p.model_name,
     p.billing_currency,
     CAST(sum(p.amount) AS DECIMAL(38, 12)) AS amount,
     CAST(coalesce(sum(p.amount) FILTER (WHERE p.workload_category = 'training'), 0) AS DECIMAL(38, 12))
         AS training_amount,
     count(DISTINCT p.run_id) AS run_count,
-    count(DISTINCT p.x_LineId) AS line_count,
+    CAST(sum(p.cell_lines) AS BIGINT) AS line_count,
     p.reporting_currency,
     CAST(sum(p.amount_reporting) AS DECIMAL(38, 12)) AS amount_reporting
-FROM marts.allocated_costs_by_workload AS p
-LEFT JOIN marts.model_version_runs AS v ON v.run_id = p.run_id
-WHERE p.charge_date >= $start_date AND p.charge_date < $end_date
-  AND p.model IS NOT NULL
-GROUP BY p.charge_date, p.model, p.project, v.model_version, v.model_name, p.billing_currency, p.reporting_currency
+FROM (
+    -- a cell's lines count once per group, however many of its pieces the group has
+    SELECT w.*, v.model_version, v.model_name,
+           CASE WHEN row_number() OVER (PARTITION BY w.charge_date, w.cid, w.model, w.project, v.model_version) = 1
+                THEN w.line_count ELSE 0 END AS cell_lines
+    FROM marts.allocated_costs_by_workload AS w
+    LEFT JOIN marts.model_version_runs AS v ON v.run_id = w.run_id
+    WHERE w.charge_date >= $start_date AND w.charge_date < $end_date
+      AND w.model IS NOT NULL
+) AS p
+GROUP BY p.charge_date, p.model, p.project, p.model_version, p.model_name, p.billing_currency, p.reporting_currency

@@ -1,9 +1,9 @@
--- Cost per project per day, from marts.allocated_costs_by_workload (core.allocated_costs, amounts unchanged, with
--- each piece's workload category).
+-- Cost per project per day, from marts.allocated_costs_by_workload (the allocation's pieces, amounts unchanged,
+-- with each piece's workload category).
 -- Grain: one row per (charge_date, project, provider, billing_currency). Amounts are exact decimals in the
 -- billing currency; currencies are never summed together (amount_reporting converts each charge first).
 -- amount: all allocated cost; tagged_amount: the part owned through resource tags (method = 'tag');
--- line_count: source charges (distinct x_LineId) contributing. Unowned cost appears as project '__unallocated__',
+-- line_count: source charges (lines of core.focus_costs) contributing. Unowned cost appears as project '__unallocated__',
 -- paid-but-unused shared capacity as '__idle__'. amount_reporting: the same cost in reporting_currency (summing it
 -- over providers and currencies gives the project-day figure `mlcost explain` shows, to the last decimal).
 -- Workload split of amount (the eight add up to amount exactly): training_amount, serving_amount,
@@ -12,7 +12,11 @@
 -- first of charge_date's month through charge_date (read from earlier partitions of the month).
 -- partitioned_by: charge_date
 WITH pieces AS (
-    SELECT *
+    SELECT
+        *,
+        -- a cell's lines count once per project, however many of its pieces the project has
+        CASE WHEN row_number() OVER (PARTITION BY charge_date, cid, project) = 1 THEN line_count ELSE 0 END
+            AS cell_lines
     FROM marts.allocated_costs_by_workload
     WHERE charge_date >= date_trunc('month', CAST($start_date AS DATE)) AND charge_date < $end_date
 ),
@@ -24,7 +28,7 @@ daily AS (
         billing_currency,
         CAST(sum(amount) AS DECIMAL(38, 12)) AS amount,
         CAST(coalesce(sum(amount) FILTER (WHERE method = 'tag'), 0) AS DECIMAL(38, 12)) AS tagged_amount,
-        count(DISTINCT x_LineId) AS line_count,
+        CAST(sum(cell_lines) AS BIGINT) AS line_count,
         reporting_currency,
         CAST(sum(amount_reporting) AS DECIMAL(38, 12)) AS amount_reporting,
         CAST(coalesce(sum(amount) FILTER (WHERE workload_category = 'training'), 0) AS DECIMAL(38, 12))

@@ -13,10 +13,8 @@
 --   (trailing 14 days before the day, at least 7 of them in the warehouse; z-score of the day against them).
 -- partitioned_by: date
 WITH pieces AS (
-    SELECT p.*, f.PricingCategory AS pricing_category
+    SELECT p.*
     FROM marts.allocated_costs_by_workload AS p
-    LEFT JOIN core.focus_costs AS f
-        ON f.x_LineId = p.x_LineId AND f.x_ChargeDate >= $start_date AND f.x_ChargeDate < $end_date
     WHERE p.charge_date >= $start_date AND p.charge_date < $end_date
 ),
 currency AS (
@@ -100,7 +98,7 @@ gpu_pieces AS (
         AllocatedMethodDetails ->> 'x_Share' AS share,
         amount_reporting,
         TRY_CAST(AllocatedMethodDetails ->> '$.Elements[0].UsageQuantity' AS DOUBLE) AS gpu_hours
-    FROM core.allocated_costs
+    FROM core.allocated_cells
     WHERE charge_date >= $start_date AND charge_date < $end_date
       AND method = 'proportional_usage' AND rule_id LIKE 'pool:%'
       AND AllocatedMethodDetails ->> '$.Elements[0].UsageUnit' = 'GPU-hours'

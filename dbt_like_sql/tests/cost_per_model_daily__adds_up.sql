@@ -10,7 +10,7 @@ WITH mart_totals AS (
 ),
 allocated_totals AS (
     SELECT charge_date, billing_currency, sum(amount) AS allocated_amount
-    FROM core.allocated_costs
+    FROM core.allocated_cells
     WHERE model IS NOT NULL AND charge_date IN (SELECT charge_date FROM marts.cost_per_model_daily)
     GROUP BY charge_date, billing_currency
 )

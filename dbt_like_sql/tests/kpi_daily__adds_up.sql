@@ -1,4 +1,4 @@
--- Conservation: for every day in marts.kpi_daily, the spend KPIs add up to core.allocated_costs in the reporting
+-- Conservation: for every day in marts.kpi_daily, the spend KPIs add up to core.allocated_cells in the reporting
 -- currency, to the last stored decimal: org spend = the day's allocated total; each project's spend = its
 -- allocated total; the eight workload spends sum to the org spend. Returns one row per differing
 -- (date, scope_type, scope_id); scope_id 'sum' is the sum of the workload rows.
@@ -8,13 +8,13 @@ WITH days AS (
 ),
 allocated AS (
     SELECT charge_date AS date, 'org' AS scope_type, 'all' AS scope_id, sum(amount_reporting) AS expected
-    FROM core.allocated_costs WHERE charge_date IN (SELECT date FROM days) GROUP BY ALL
+    FROM core.allocated_cells WHERE charge_date IN (SELECT date FROM days) GROUP BY ALL
     UNION ALL
     SELECT charge_date, 'project', project, sum(amount_reporting)
-    FROM core.allocated_costs WHERE charge_date IN (SELECT date FROM days) GROUP BY ALL
+    FROM core.allocated_cells WHERE charge_date IN (SELECT date FROM days) GROUP BY ALL
     UNION ALL
     SELECT charge_date, 'workload', 'sum', sum(amount_reporting)
-    FROM core.allocated_costs WHERE charge_date IN (SELECT date FROM days) GROUP BY ALL
+    FROM core.allocated_cells WHERE charge_date IN (SELECT date FROM days) GROUP BY ALL
 ),
 kpi AS (
     SELECT date, scope_type, scope_id, value FROM marts.kpi_daily

@@ -14,7 +14,7 @@ currency AS (  -- as kpi_model_daily names it: a day may have run estimates and 
     SELECT lower(min(reporting_currency)) AS unit FROM marts.cost_per_run WHERE reporting_currency IS NOT NULL
 ),
 cost_days AS (
-    SELECT DISTINCT charge_date AS date FROM core.allocated_costs WHERE charge_date IN (SELECT date FROM days)
+    SELECT DISTINCT charge_date AS date FROM core.allocated_cells WHERE charge_date IN (SELECT date FROM days)
 ),
 covered_days AS (
     SELECT DISTINCT charge_date AS date FROM marts.cost_per_project_daily
@@ -33,22 +33,22 @@ expected (date, scope_type, scope_id, kpi) AS (
                        ('data_pipeline'), ('other')) AS c(category)
     UNION ALL
     SELECT DISTINCT a.charge_date, 'project', a.project, k.kpi
-    FROM core.allocated_costs AS a
+    FROM core.allocated_cells AS a
     CROSS JOIN (VALUES ('spend'), ('spend_mtd'), ('tag_coverage')) AS k(kpi)
     WHERE a.charge_date IN (SELECT date FROM days)
     UNION ALL
     SELECT DISTINCT charge_date, 'org', 'all', 'spot_share'
-    FROM core.allocated_costs
+    FROM core.allocated_cells
     WHERE charge_date IN (SELECT date FROM days) AND service_category IN ('Compute', 'AI and Machine Learning')
     UNION ALL
     SELECT DISTINCT charge_date, 'pool', substr(rule_id, 6), 'gpu_utilization'
-    FROM core.allocated_costs
+    FROM core.allocated_cells
     WHERE charge_date IN (SELECT date FROM days) AND method = 'proportional_usage'
       AND AllocatedMethodDetails ->> '$.Elements[0].UsageUnit' = 'GPU-hours'
       AND AllocatedMethodDetails ->> 'x_Share' = 'idle'
     UNION ALL
     SELECT DISTINCT charge_date, 'pool', substr(rule_id, 6), 'gpu_pool_idle_share'
-    FROM core.allocated_costs
+    FROM core.allocated_cells
     WHERE charge_date IN (SELECT date FROM days) AND method = 'proportional_usage'
       AND AllocatedMethodDetails ->> '$.Elements[0].UsageUnit' = 'GPU-hours'
     UNION ALL

@@ -17,7 +17,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from mlcost_pipeline.allocation import allocated_schema
+from mlcost_pipeline.allocation import allocated_schema, cells_schema
 from mlcost_pipeline.allocation.charges_sql import charge_context
 from mlcost_pipeline.allocation.dimensions_sql import fallback_frames, run_dimension_context
 from mlcost_pipeline.allocation.pools_sql import pool_frames
@@ -54,11 +54,13 @@ class AllocationPlan:
     rules_sha256: str
     reporting: str
     macros: Statement
+    cells: Statement  # the SELECT inserted into core.cost_cells (stage 0: lines -> cost cells)
     fx_needs: Statement
     drivers: dict[str, tuple[Statement, Statement]]  # SQL drivers the pools use: (columns probe, rows)
     charges: Statement  # stage 1 -> TEMP TABLE _mlc_valued
-    allocate: Statement  # stage 2: the SELECT inserted into core.allocated_costs
+    allocate: Statement  # stage 2: the SELECT inserted into core.allocated_cells
     drop_valued: Statement
+    line_view: Statement  # CREATE OR REPLACE VIEW core.allocated_costs (lines x their cell's pieces)
     run_costs: Statement  # the SELECT inserted into core.ml_run_costs
     frames: dict[str, pl.DataFrame]  # registered for core.allocated_costs, from the rules alone
     run_cost_frames: dict[str, pl.DataFrame]  # registered for core.ml_run_costs, from the rules alone
@@ -66,7 +68,8 @@ class AllocationPlan:
     def allocation_statements(self) -> list[Statement]:
         """core.allocated_costs' statements in execution order."""
         drivers = [s for pair in self.drivers.values() for s in pair]
-        return [self.macros, self.fx_needs, *drivers, self.charges, self.allocate, self.drop_valued]
+        return [self.macros, self.cells, self.fx_needs, *drivers, self.charges, self.allocate, self.drop_valued,
+                self.line_view]
 
 
 def _statement(
@@ -106,28 +109,40 @@ def render_plan(rules: Rules, sha256: str, reporting: str) -> AllocationPlan:
     values |= {"cost_basis": rules.cost_basis, "rules_hash": sha256,
                "match_run_resource": rules.runs.match_resource_id}  # fmt: skip
     run_dims = run_dimension_context(rules)
-    allocated = [c for c, _ in allocated_schema.ALLOCATED_COLUMNS]
+    allocated = [c for c, _ in cells_schema.ALLOCATED_CELLS_COLUMNS]
     run_costs = [c for c, _ in ML_RUN_COSTS_COLUMNS]
     return AllocationPlan(
         rules_sha256=sha256,
         reporting=reporting,
         macros=_statement("macros", "exact integer helpers: money <-> 10^-12 units, a x n / d rounded "
                           "half-even", "macros.sql", values),
+        cells=_statement("stage 0", "the window's lines of core.focus_costs grouped to cost cells, one scan: "
+                         "the window's rows of core.cost_cells", "cells.sql", values, insert_into="core.cost_cells",
+                         key=list(cells_schema.CELL_KEY), period=list(cells_schema.CELL_PERIOD),
+                         sums=list(cells_schema.CELL_SUMS)),
         fx_needs=_statement("fx needs", "the (day, currency) pairs needing a rate from the rates file "
                             "(-> _mlc_fx)", "fx_needs.sql", values),
         drivers=_driver_statements(rules),
         charges=_statement("stage 1", "once per charge: owner, value in the reporting currency, pool "
                            "(-> TEMP TABLE _mlc_valued)", "charges.sql", values, **charges),
-        allocate=_statement("stage 2", "the pieces of every charge: the window's rows of "
-                            "core.allocated_costs", "allocate.sql", values,
-                            insert_into="core.allocated_costs", columns=allocated, run_dims=run_dims),
+        allocate=_statement("stage 2", "the pieces of every cost cell: the window's rows of "
+                            "core.allocated_cells", "allocate.sql", values,
+                            insert_into="core.allocated_cells", columns=allocated, run_dims=run_dims),
         drop_valued=_statement("cleanup", "drop the stage 1 table", "drop_valued.sql", values),
+        line_view=line_view_statement("core", "core.focus_costs"),
         run_costs=_statement("run costs", "cost of MLflow runs per day: the window's rows of "
                              "core.ml_run_costs", "run_costs.sql", values, insert_into="core.ml_run_costs",
                              columns=run_costs, run_dims=run_dims),
         frames={**fallback_frames(rules), **pool_frames(rules, reporting)},
         run_cost_frames={"_mlc_rates": rates_frame(rules)},
     )  # fmt: skip
+
+
+def line_view_statement(schema: str, focus: str) -> Statement:
+    """The view `<schema>.allocated_costs` over `focus` and the schema's cell tables (rules-independent)."""
+    return _statement("line view", f"{schema}.allocated_costs: each line of {focus} split as its cost cell was "
+                      "(a view)", "allocated_costs_view.sql", {}, schema=schema, focus=focus,
+                      key=list(cells_schema.CELL_KEY), columns=[c for c, _ in allocated_schema.ALLOCATED_COLUMNS])
 
 
 def allocation_plan(loaded: LoadedRules, reporting: str) -> AllocationPlan:

@@ -61,7 +61,7 @@ def _statement(number: int, s: Statement) -> list[str]:
 
 
 def plan_text(plan: AllocationPlan) -> str:
-    """The whole listing: frames, core.allocated_costs' statements, then core.ml_run_costs'."""
+    """The whole listing: frames, the allocation's statements (cells, pieces, the view), then core.ml_run_costs'."""
     lines = _comment(
         "mlcost sql: what the allocation runs for one window of days, in execution order.\n"
         f"rules sha256 {plan.rules_sha256}; reporting currency {plan.reporting}.\n"
@@ -73,9 +73,9 @@ def plan_text(plan: AllocationPlan) -> str:
         lines += _frame(name, frame)
     lines.append("-- Frames computed per window:")
     lines += [f"--   {name}: {what}" for name, what in _WINDOW_FRAMES.items()]
-    lines += ["", "-- ========== core.allocated_costs (allocation.engine.allocate_window) ==========",
-              "-- Stage 2 runs in one transaction with DELETE FROM core.allocated_costs WHERE charge_date in "
-              "the window.", ""]  # fmt: skip
+    lines += ["", "-- ========== core.cost_cells, core.allocated_cells (allocation.engine.allocate_window) ==========",
+              "-- Stages 0 to 2 run in one transaction; each INSERT follows a DELETE of its table's window.",
+              "-- core.allocated_costs is the view of the last statement (created before the transaction).", ""]
     statements = plan.allocation_statements()
     for number, statement in enumerate(statements, start=1):
         lines += _statement(number, statement)

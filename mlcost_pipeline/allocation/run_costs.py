@@ -1,8 +1,8 @@
-"""Cost of MLflow runs per UTC day: `core.ml_run_costs` (DESIGN.md §5), from core.allocated_costs and core.ml_runs.
+"""Cost of MLflow runs per UTC day: `core.ml_run_costs` (DESIGN.md §5), from core.allocated_cells and core.ml_runs.
 
 Grain: (charge_date, run_id, cost_source). For each day a run was active (its [start, end) overlaps the day; a
 run still running counts until the end of the day):
-- `direct`: the run's pieces of its own charges in core.allocated_costs (a charge tagged with the run id, or its
+- `direct`: the run's pieces of its own charges in core.allocated_cells (a charge tagged with the run id, or its
   dedicated resource's charges split by overlap);
 - `pool_share`: the run's pieces of shared pools allocated at grain `run` (its GPU-hour share that day);
 - `estimate` (is_estimate = true): only on a day with neither, the rate card's price of the run's instance time

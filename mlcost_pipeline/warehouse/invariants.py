@@ -60,7 +60,7 @@ def conservation_violations(
             FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end GROUP BY ALL
         ), allocated AS (
             SELECT charge_date AS day, billing_currency AS currency, sum(amount) AS allocated
-            FROM core.allocated_costs WHERE charge_date >= $start AND charge_date < $end GROUP BY ALL
+            FROM core.allocated_cells WHERE charge_date >= $start AND charge_date < $end GROUP BY ALL
         )
         SELECT day, currency, coalesce(charged, 0), coalesce(allocated, 0)
         FROM charged FULL OUTER JOIN allocated USING (day, currency)
@@ -74,34 +74,36 @@ def conservation_violations(
 def split_violations(
     con: duckdb.DuckDBPyConnection, start: date, end: date, basis: str = "EffectiveCost", limit: int = 20
 ) -> tuple[int, list[tuple[str, str]]]:
-    """Charges whose pieces do not add up: (count, first (x_LineId, problem)).
+    """Cost cells whose pieces do not add up: (count, first (cell, problem)), the cell named `<day>#<cid>`.
 
-    Per charge the pieces' amounts must sum to the basis and their ratios to 1, every piece must have a reporting
-    amount, and a charge of positive cost must have no negative piece.
+    Per cell the pieces' amounts must sum to the cell's basis and their ratios to 1, every piece must have a
+    reporting amount, and a cell of positive cost must have no negative piece. (Per line the view
+    core.allocated_costs splits by the same weights with its own largest remainder, so a line's pieces sum to
+    the line by construction; the conservation check compares the lines with the pieces.)
     """
     problems = f"""
         WITH pieces AS (
-            SELECT x_LineId, sum(amount) AS amount, sum(ratio) AS ratio, count(*) AS n,
+            SELECT charge_date AS day, cid, sum(amount) AS amount, sum(ratio) AS ratio, count(*) AS n,
                    count(amount_reporting) AS n_reporting, min(amount) AS smallest
-            FROM core.allocated_costs WHERE charge_date >= $start AND charge_date < $end GROUP BY x_LineId
-        ), charges AS (
-            SELECT x_LineId, "{_basis(basis)}" AS charged
-            FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
+            FROM core.allocated_cells WHERE charge_date >= $start AND charge_date < $end GROUP BY ALL
+        ), cells AS (
+            SELECT x_ChargeDate AS day, cid, "{_basis(basis)}" AS charged
+            FROM core.cost_cells WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
         )
-        SELECT x_LineId, CASE
-            WHEN p.x_LineId IS NULL THEN 'charge has no allocated piece'
-            WHEN c.x_LineId IS NULL THEN 'pieces of a charge that is not in core.focus_costs'
-            WHEN p.amount <> c.charged THEN 'pieces sum to ' || p.amount || ', the charge is ' || c.charged
+        SELECT CAST(day AS VARCHAR) || '#' || CAST(cid AS VARCHAR) AS cell, CASE
+            WHEN p.cid IS NULL THEN 'cell has no allocated piece'
+            WHEN c.cid IS NULL THEN 'pieces of a cell that is not in core.cost_cells'
+            WHEN p.amount <> c.charged THEN 'pieces sum to ' || p.amount || ', the cell is ' || c.charged
             WHEN p.ratio <> 1 THEN 'ratios sum to ' || p.ratio || ', not 1'
             WHEN p.n_reporting < p.n THEN 'a piece has no amount_reporting'
-            WHEN c.charged > 0 AND p.smallest < 0 THEN 'a positive charge has a negative piece'
+            WHEN c.charged > 0 AND p.smallest < 0 THEN 'a positive cell has a negative piece'
             END AS problem
-        FROM pieces AS p FULL OUTER JOIN charges AS c USING (x_LineId)
+        FROM pieces AS p FULL OUTER JOIN cells AS c USING (day, cid)
     """  # noqa: S608
     params = {"start": start, "end": end}
     count = con.execute(f"SELECT count(*) FROM ({problems}) WHERE problem IS NOT NULL", params).fetchall()[0][0]
     first = con.execute(
-        f"SELECT x_LineId, problem FROM ({problems}) WHERE problem IS NOT NULL ORDER BY x_LineId LIMIT $limit",
+        f"SELECT cell, problem FROM ({problems}) WHERE problem IS NOT NULL ORDER BY cell LIMIT $limit",
         {**params, "limit": limit},
     ).fetchall() if count else []  # fmt: skip
     return count, first

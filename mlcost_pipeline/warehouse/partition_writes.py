@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -135,4 +136,43 @@ def replace_window_sql(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return n
+
+
+@contextmanager
+def window_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction around several windows' replacements (replace_in_transaction): all of them or none."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def replace_in_transaction(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    date_column: str,
+    start: date,
+    end: date,
+    select_sql: str,
+    params: dict[str, object] | None = None,
+) -> int:
+    """Delete `[start, end)` of `table` and insert the SELECT's rows, inside the caller's window_transaction.
+
+    Returns the rows inserted; refuses (so the caller's transaction rolls back) rows outside the window.
+    """
+    table = checked_identifier(table)
+    column = checked_identifier(date_column)
+    window = {"start": start, "end": end}
+    con.execute(f'DELETE FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', window)
+    n = con.execute(f"INSERT INTO {table} BY NAME {select_sql}", {**window, **(params or {})}).fetchall()[0][0]
+    inside = con.execute(
+        f'SELECT count(*) FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', window
+    ).fetchall()[0][0]
+    if inside != n:
+        raise PartitionWriteError(f"{table}: {n - inside} row(s) have {column} outside [{start}, {end})")
+    _fault_pause(table)
     return n

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import duckdb
 
-from mlcost_pipeline.allocation.allocated_schema import create_table_sql as allocated_ddl
+from mlcost_pipeline.allocation.tables import ensure_allocation_tables
 from mlcost_pipeline.normalize import mlflow_records
 from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_ddl
 from mlcost_pipeline.warehouse.raw_landing import (
@@ -38,6 +38,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f'ALTER TABLE {FOCUS_MANIFEST_TABLE} ADD COLUMN IF NOT EXISTS "{name}" {sql_type}')
     con.execute(_ddl(FOCUS_QUALITY_TABLE, FOCUS_QUALITY_COLUMNS))
     con.execute(focus_ddl("core.focus_costs"))
-    con.execute(allocated_ddl("core.allocated_costs"))
+    ensure_allocation_tables(con)  # core.cost_cells, core.allocated_cells, the view core.allocated_costs
     con.execute(mlflow_records.ml_runs_create_table_sql("core.ml_runs"))
     con.execute(mlflow_records.ml_model_versions_create_table_sql("core.ml_model_versions"))

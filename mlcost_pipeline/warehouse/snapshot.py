@@ -25,10 +25,13 @@ from pathlib import Path
 
 import duckdb
 
+from mlcost_pipeline.allocation.tables import copy_line_view
 from mlcost_pipeline.warehouse.connection import checked_identifier, write_connection
 from mlcost_pipeline.warehouse.kpi_views import DASHBOARD_VIEWS, UNPUBLISHED_MARTS
 
 COPIED_SCHEMAS = ("core", "marts")
+# A view's day range, read from the table it is built on (evaluating it would split every line again).
+_RANGE_FROM = {"core.allocated_costs": "core.allocated_cells"}
 VIEW_SCHEMA = "bi"
 
 
@@ -186,6 +189,7 @@ def _finish(
     try:
         con.execute("ATTACH $path AS bi_staging", {"path": str(staging)})
         con.execute("USE bi_staging")
+        copy_line_view(con, tables)  # core.allocated_costs: a view over the copied cells, as in the warehouse
         con.execute(f"CREATE SCHEMA {VIEW_SCHEMA}")
         views = [*_fixed_views(con, tables), *_mart_views(con, tables), *_dashboard_views(con, tables)]
         con.execute(
@@ -261,6 +265,7 @@ def _comment(con: duckdb.DuckDBPyConnection, view: str, text: str) -> None:
 
 
 def _day_range(con: duckdb.DuckDBPyConnection, table: str) -> tuple[object, object]:
+    table = _RANGE_FROM.get(table, table)
     dates = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[1] == "DATE"]
     if not dates:
         return None, None

@@ -31,7 +31,7 @@ def cost_by_provider(con: duckdb.DuckDBPyConnection, start: date, end: date) -> 
 
 def top_projects(con: duckdb.DuckDBPyConnection, start: date, end: date, n: int = 10) -> list[tuple[str, str, object]]:
     return con.execute(
-        "SELECT project, billing_currency, sum(amount) AS amount FROM core.allocated_costs "
+        "SELECT project, billing_currency, sum(amount) AS amount FROM core.allocated_cells "
         "WHERE charge_date >= $start AND charge_date < $end GROUP BY ALL ORDER BY amount DESC LIMIT $n",
         {"start": start, "end": end, "n": n},
     ).fetchall()

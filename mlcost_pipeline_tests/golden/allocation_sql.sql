@@ -42,8 +42,9 @@
 --   _mlc_driver_usage: per (driver, day, project, model), the table drivers' quantities (CSV rows, 'driver' statements), project and model normalized like tags
 --   _mlc_rate_fx: per day of the window, the rate converting the run rate card to the reporting currency
 
--- ========== core.allocated_costs (allocation.engine.allocate_window) ==========
--- Stage 2 runs in one transaction with DELETE FROM core.allocated_costs WHERE charge_date in the window.
+-- ========== core.cost_cells, core.allocated_cells (allocation.engine.allocate_window) ==========
+-- Stages 0 to 2 run in one transaction; each INSERT follows a DELETE of its table's window.
+-- core.allocated_costs is the view of the last statement (created before the transaction).
 
 -- [1] macros: exact integer helpers: money <-> 10^-12 units, a x n / d rounded half-even
 -- binds: nothing
@@ -61,21 +62,54 @@ CREATE OR REPLACE TEMP MACRO mlc_muldiv(a, n, d) AS sign(a) * (mlc_q(abs(a), n, 
     THEN 1 ELSE 0 END);
 CREATE OR REPLACE TEMP MACRO mlc_round_div(p, d) AS mlc_muldiv(p, 1, d);
 
--- [2] fx needs: the (day, currency) pairs needing a rate from the rates file (-> _mlc_fx)
+-- [2] stage 0: the window's lines of core.focus_costs grouped to cost cells, one scan: the window's rows of core.cost_cells
+-- binds: $start, $end: the window [start, end)
+--        $match_run_resource = true
+--        $reporting = 'USD'
+INSERT INTO core.cost_cells BY NAME
+WITH run_resources AS (
+    SELECT DISTINCT lower(resource_id) AS rid FROM core.ml_runs WHERE $match_run_resource AND resource_id IS NOT NULL
+), grouped AS (
+    SELECT "x_ChargeDate", "BillingCurrency", "ProviderName", "BillingAccountId", "SubAccountId",
+       "ServiceName", "ServiceCategory", "RegionId", "ResourceId", "x_ResourceGroupName", "ChargeCategory",
+       "PricingCategory", "SkuId", "ConsumedUnit", "x_SourceSystem", "x_CurrencyConversionRate", "Tags",
+           CASE WHEN lower(ResourceId) IN (SELECT rid FROM run_resources) THEN "ChargePeriodStart" END AS "ChargePeriodStart",
+           CASE WHEN lower(ResourceId) IN (SELECT rid FROM run_resources) THEN "ChargePeriodEnd" END AS "ChargePeriodEnd",
+           -- a line in another currency is converted as itself (amount_reporting converts each charge first)
+           CASE WHEN BillingCurrency <> $reporting THEN x_LineId END AS x_LineId,
+           sum("BilledCost") AS "BilledCost",
+           sum("EffectiveCost") AS "EffectiveCost",
+           sum("ListCost") AS "ListCost",
+           sum("ContractedCost") AS "ContractedCost",
+           sum("ConsumedQuantity") AS "ConsumedQuantity",
+           count(*) AS line_count
+    FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
+    GROUP BY ALL
+), keyed AS (
+    SELECT md5(to_json(list_value(CAST("BillingCurrency" AS VARCHAR), CAST("ProviderName" AS VARCHAR), CAST("BillingAccountId" AS VARCHAR), CAST("SubAccountId" AS VARCHAR), CAST("ServiceName" AS VARCHAR), CAST("ServiceCategory" AS VARCHAR), CAST("RegionId" AS VARCHAR), CAST("ResourceId" AS VARCHAR), CAST("x_ResourceGroupName" AS VARCHAR), CAST("ChargeCategory" AS VARCHAR), CAST("PricingCategory" AS VARCHAR), CAST("SkuId" AS VARCHAR), CAST("ConsumedUnit" AS VARCHAR), CAST("x_SourceSystem" AS VARCHAR), CAST("x_CurrencyConversionRate" AS VARCHAR), CAST("Tags" AS VARCHAR)))) AS cell_key, * FROM grouped
+)
+SELECT CAST(date_diff('day', DATE '1970-01-01', x_ChargeDate) AS BIGINT) * 4294967296
+       + row_number() OVER (PARTITION BY x_ChargeDate ORDER BY cell_key, "ChargePeriodStart", "ChargePeriodEnd", x_LineId) AS cid,
+       *
+FROM keyed;
+
+-- [3] fx needs: the (day, currency) pairs needing a rate from the rates file (-> _mlc_fx)
 -- binds: $start, $end: the window [start, end)
 --        $provider_ok = true
 WITH cost_input AS (
-    SELECT rowid AS cid, * FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
+    SELECT * FROM core.cost_cells WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
 )
 SELECT x_ChargeDate, BillingCurrency,
-       count(*) FILTER (WHERE NOT ($provider_ok AND coalesce(x_CurrencyConversionRate, 0) > 0)), count(*)
+       CAST(coalesce(sum(line_count) FILTER (WHERE NOT ($provider_ok AND coalesce(x_CurrencyConversionRate, 0) > 0)), 0)
+            AS BIGINT),
+       CAST(sum(line_count) AS BIGINT)
 FROM cost_input GROUP BY ALL ORDER BY ALL;
 
--- [3] driver mlflow_runs: columns: the columns drivers.mlflow_runs.sql returns (no rows)
+-- [4] driver mlflow_runs: columns: the columns drivers.mlflow_runs.sql returns (no rows)
 -- binds: nothing
 SELECT * FROM (SELECT x_RunDate AS day, project_tag AS project, count(*) AS quantity FROM core.ml_runs WHERE project_tag IS NOT NULL GROUP BY ALL) AS _driver LIMIT 0;
 
--- [4] driver mlflow_runs: rows: drivers.mlflow_runs.sql in the window (-> _mlc_driver_usage)
+-- [5] driver mlflow_runs: rows: drivers.mlflow_runs.sql in the window (-> _mlc_driver_usage)
 -- binds: $start, $end: the window [start, end)
 SELECT CAST(day AS DATE), CAST(project AS VARCHAR), CAST(model AS VARCHAR), CAST(quantity AS DECIMAL(38,12))
 FROM (
@@ -85,7 +119,7 @@ FROM (
 ) AS _driver
 WHERE CAST(day AS DATE) >= $start AND CAST(day AS DATE) < $end;
 
--- [5] stage 1: once per charge: owner, value in the reporting currency, pool (-> TEMP TABLE _mlc_valued)
+-- [6] stage 1: once per charge: owner, value in the reporting currency, pool (-> TEMP TABLE _mlc_valued)
 -- binds: $start, $end: the window [start, end)
 --        $dim_cost_center_from = []
 --        $dim_cost_center_to = []
@@ -119,9 +153,9 @@ WHERE CAST(day AS DATE) >= $start AND CAST(day AS DATE) < $end;
 --        $tag_struct = '{"project": "VARCHAR", "proj": "VARCHAR", "model": "VARCHAR", "ml_model": "VARCHAR", "model_name": "VARCHAR", "team": "VARCHAR", "goog-project:team": "VARCHAR", "env": "VARCHAR", "environment": "VARCHAR", "goog-project:env": "VARCHAR", "cost_center": "VARCHAR", "costcenter": "VARCHAR", "cluster": "VARCHAR", "mlflow_run_id": "VARCHAR"}'
 CREATE OR REPLACE TEMP TABLE _mlc_valued AS
 WITH cost_input AS (
-    SELECT rowid AS cid, * FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
+    SELECT * FROM core.cost_cells WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
 ), charges AS (
-    SELECT f.cid, f.x_LineId, f.x_ChargeDate AS day, f.BillingCurrency AS currency,
+    SELECT f.cid, f.cell_key, f.line_count, f.x_ChargeDate AS day, f.BillingCurrency AS currency,
            f."EffectiveCost" AS charge_amount, f.ProviderName, f.ServiceName, f.ServiceCategory, f.SubAccountId,
            f.ResourceId, f.x_ResourceGroupName, f.ChargeCategory, f.ChargePeriodStart, f.ChargePeriodEnd,
            f.ConsumedQuantity, f.ConsumedUnit, f.SkuId, f.x_SourceSystem, f.x_CurrencyConversionRate,
@@ -208,14 +242,14 @@ WITH cost_input AS (
     FROM rated
 )
 -- The exact conversion costs 128-bit arithmetic: only rows in another currency pay for it.
-SELECT * EXCLUDE (fx_num, fx_den), charge_amount AS charge_reporting, CAST(1 AS DECIMAL(38,12)) AS fx_rate
+SELECT *, charge_amount AS charge_reporting, CAST(1 AS DECIMAL(38,12)) AS fx_rate
 FROM pooled WHERE fx_source = 'same'
 UNION ALL
-SELECT * EXCLUDE (fx_num, fx_den), mlc_money(mlc_muldiv(mlc_units(charge_amount), mlc_units(fx_num), mlc_units(fx_den))) AS charge_reporting,
+SELECT *, mlc_money(mlc_muldiv(mlc_units(charge_amount), mlc_units(fx_num), mlc_units(fx_den))) AS charge_reporting,
     mlc_money(mlc_muldiv(mlc_units(CAST(1 AS DECIMAL(38,12))), mlc_units(fx_num), mlc_units(fx_den))) AS fx_rate
 FROM pooled WHERE fx_source IS DISTINCT FROM 'same';
 
--- [6] stage 2: the pieces of every charge: the window's rows of core.allocated_costs
+-- [7] stage 2: the pieces of every cost cell: the window's rows of core.allocated_cells
 -- binds: $start, $end: the window [start, end)
 --        $cost_basis = 'EffectiveCost'
 --        $dim_model_from = []
@@ -227,7 +261,7 @@ FROM pooled WHERE fx_source IS DISTINCT FROM 'same';
 --        $match_run_resource = true
 --        $reporting = 'USD'
 --        $rules_hash = '82f4f73fa1c10f61390724dbb25bc4ee9ef39e33043818f47d266f56ca9823bc'
-INSERT INTO core.allocated_costs BY NAME
+INSERT INTO core.allocated_cells BY NAME
 WITH direct AS (
     SELECT * FROM _mlc_valued WHERE pool_idx IS NULL AND day >= $start AND day < $end
 ), runs AS (
@@ -453,7 +487,7 @@ WITH direct AS (
            qr + CASE WHEN kr <= dr THEN 1 ELSE 0 END AS r_units
     FROM split_k
 ), direct_pieces AS (
-    SELECT d.x_LineId, d.day, d.currency, d.fx_rate, d.fx_source,
+    SELECT d.cid, d.line_count, d.day, d.currency, d.fx_rate, d.fx_source, d.fx_num, d.fx_den,
         coalesce(d.owner_project, t.run_project, '__unallocated__') AS project,
         coalesce(d.owner_model, t.run_model) AS model,
         d.owner_team AS team, d.owner_environment AS environment, d.owner_cost_center AS cost_center,
@@ -466,11 +500,12 @@ WITH direct AS (
         'whole' AS share, CASE WHEN CAST(NULL AS DECIMAL(38,12)) IS NOT NULL THEN 'Hours' END AS usage_unit,
         CAST(NULL AS DECIMAL(38,12)) AS usage_quantity,
         d.ProviderName, d.ServiceName, d.ServiceCategory, d.SubAccountId, d.ResourceId, d.x_SourceSystem,
-        0 AS piece, d.charge_amount AS amount, d.charge_reporting AS amount_reporting, CAST(1 AS DECIMAL(38,12)) AS ratio
+        0 AS piece, d.charge_amount AS amount, d.charge_reporting AS amount_reporting, CAST(1 AS DECIMAL(38,12)) AS ratio,
+        CAST(1 AS HUGEINT) AS p, CAST(1 AS HUGEINT) AS ptotal
     FROM direct AS d LEFT JOIN tag_runs AS t USING (cid)
     WHERE NOT EXISTS (SELECT 1 FROM rid_w AS h WHERE h.cid = d.cid)
     UNION ALL
-    SELECT d.x_LineId, d.day, d.currency, d.fx_rate, d.fx_source,
+    SELECT d.cid, d.line_count, d.day, d.currency, d.fx_rate, d.fx_source, d.fx_num, d.fx_den,
         coalesce(d.owner_project, h.run_project, '__unallocated__') AS project,
         coalesce(d.owner_model, h.run_model) AS model,
         d.owner_team AS team, d.owner_environment AS environment, d.owner_cost_center AS cost_center,
@@ -484,16 +519,18 @@ WITH direct AS (
         mlc_money(mlc_round_div(CAST(h.qty AS HUGEINT) * 10000, 36)) AS usage_quantity,
         d.ProviderName, d.ServiceName, d.ServiceCategory, d.SubAccountId, d.ResourceId, d.x_SourceSystem,
         h.pno, mlc_money(CASE WHEN d.charge_amount < 0 THEN -s.a_units ELSE s.a_units END),
-        mlc_money(CASE WHEN d.charge_reporting < 0 THEN -s.r_units ELSE s.r_units END), h.ratio
+        mlc_money(CASE WHEN d.charge_reporting < 0 THEN -s.r_units ELSE s.r_units END), h.ratio, h.p, h.ptotal
     FROM split AS s JOIN direct AS d ON d.cid = s.cid JOIN rid_w AS h ON h.cid = s.cid AND h.pno = s.pno
     WHERE s.src = 'rid'
 )
-SELECT "x_LineId", "piece", "charge_date", "billing_currency", "amount", "reporting_currency",
+SELECT "cid", "piece", "charge_date", "billing_currency", "amount", "reporting_currency",
        "amount_reporting", "fx_rate", "fx_source", "cost_basis", "project", "model", "team", "environment",
        "cost_center", "run_id", "run_basis", "rule_id", "method", "ratio", "rules_hash", "provider",
        "service_name", "service_category", "sub_account_id", "resource_id", "x_SourceSystem",
-       "AllocatedMethodId", "AllocatedMethodDetails", "AllocatedResourceId", "AllocatedTags" FROM (
-    SELECT x_LineId, CAST(piece AS INTEGER) AS piece, day AS charge_date, currency AS billing_currency, amount,
+       "AllocatedMethodId", "AllocatedMethodDetails", "AllocatedResourceId", "AllocatedTags", "line_count",
+       "p", "ptotal", "fx_num", "fx_den" FROM (
+    SELECT cid, CAST(piece AS INTEGER) AS piece, line_count, p, ptotal, fx_num, fx_den,
+        day AS charge_date, currency AS billing_currency, amount,
         $reporting AS reporting_currency, amount_reporting, fx_rate, fx_source, $cost_basis AS cost_basis,
         project, model, team, environment, cost_center, run_id, run_basis, rule_id, method, ratio,
         $rules_hash AS rules_hash, ProviderName AS provider, ServiceName AS service_name,
@@ -516,7 +553,8 @@ SELECT "x_LineId", "piece", "charge_date", "billing_currency", "amount", "report
             || '}' END AS AllocatedTags
     FROM direct_pieces
     UNION ALL BY NAME
-    SELECT c.x_LineId, CAST(w.pno AS INTEGER) AS piece, c.day AS charge_date, c.currency AS billing_currency,
+    SELECT c.cid, CAST(w.pno AS INTEGER) AS piece, c.line_count, w.p, w.ptotal, c.fx_num, c.fx_den,
+        c.day AS charge_date, c.currency AS billing_currency,
         mlc_money(CASE WHEN c.charge_amount < 0 THEN -s.a_units ELSE s.a_units END) AS amount,
         $reporting AS reporting_currency,
         mlc_money(CASE WHEN c.charge_reporting < 0 THEN -s.r_units ELSE s.r_units END) AS amount_reporting,
@@ -529,14 +567,83 @@ SELECT "x_LineId", "piece", "charge_date", "billing_currency", "amount", "report
     WHERE s.src = 'pool'
 );
 
--- [7] cleanup: drop the stage 1 table
+-- [8] cleanup: drop the stage 1 table
 -- binds: nothing
 DROP TABLE IF EXISTS _mlc_valued;
+
+-- [9] line view: core.allocated_costs: each line of core.focus_costs split as its cost cell was (a view)
+-- binds: nothing
+CREATE OR REPLACE VIEW core.allocated_costs AS
+WITH lines AS (
+    SELECT x_LineId, x_ChargeDate, ChargePeriodStart, ChargePeriodEnd, BilledCost, EffectiveCost, ListCost,
+           ContractedCost, md5(to_json(list_value(CAST("BillingCurrency" AS VARCHAR), CAST("ProviderName" AS VARCHAR), CAST("BillingAccountId" AS VARCHAR), CAST("SubAccountId" AS VARCHAR), CAST("ServiceName" AS VARCHAR), CAST("ServiceCategory" AS VARCHAR), CAST("RegionId" AS VARCHAR), CAST("ResourceId" AS VARCHAR), CAST("x_ResourceGroupName" AS VARCHAR), CAST("ChargeCategory" AS VARCHAR), CAST("PricingCategory" AS VARCHAR), CAST("SkuId" AS VARCHAR), CAST("ConsumedUnit" AS VARCHAR), CAST("x_SourceSystem" AS VARCHAR), CAST("x_CurrencyConversionRate" AS VARCHAR), CAST("Tags" AS VARCHAR)))) AS cell_key
+    FROM core.focus_costs
+), line_cells AS (
+    SELECT l.*, c.cid
+    FROM lines AS l JOIN core.cost_cells AS c
+        ON c.x_ChargeDate = l.x_ChargeDate AND c.cell_key = l.cell_key
+       AND (c.x_LineId IS NULL OR c.x_LineId = l.x_LineId)
+       AND (c.ChargePeriodStart IS NULL
+            OR (c.ChargePeriodStart = l.ChargePeriodStart AND c.ChargePeriodEnd = l.ChargePeriodEnd))
+), pieces AS (
+    SELECT lc.x_LineId, a.*,
+           (CAST(trunc(CASE a.cost_basis WHEN 'EffectiveCost' THEN lc.EffectiveCost WHEN 'BilledCost' THEN lc.BilledCost WHEN 'ListCost' THEN lc.ListCost ELSE lc.ContractedCost END) AS HUGEINT) * 1000000000000 + CAST((CASE a.cost_basis WHEN 'EffectiveCost' THEN lc.EffectiveCost WHEN 'BilledCost' THEN lc.BilledCost WHEN 'ListCost' THEN lc.ListCost ELSE lc.ContractedCost END - trunc(CASE a.cost_basis WHEN 'EffectiveCost' THEN lc.EffectiveCost WHEN 'BilledCost' THEN lc.BilledCost WHEN 'ListCost' THEN lc.ListCost ELSE lc.ContractedCost END)) * 1000000000000 AS HUGEINT)) AS _line_units
+    FROM line_cells AS lc JOIN core.allocated_cells AS a ON a.charge_date = lc.x_ChargeDate AND a.cid = lc.cid
+), converted AS (
+    SELECT *, CASE WHEN fx_source = 'same' THEN _line_units ELSE sign(_line_units) * (_fx_q + CASE
+                   WHEN 2 * _fx_r > _fx_d OR (2 * _fx_r = _fx_d AND _fx_q % 2 = 1) THEN 1 ELSE 0 END) END
+                   AS _line_reporting
+    FROM (SELECT *, ((abs(_line_units) // _fx_d) * _fx_n + ((abs(_line_units) % _fx_d) * _fx_n) // _fx_d) AS _fx_q, (((abs(_line_units) % _fx_d) * _fx_n) % _fx_d) AS _fx_r
+          FROM (SELECT *, (CAST(trunc(fx_num) AS HUGEINT) * 1000000000000 + CAST((fx_num - trunc(fx_num)) * 1000000000000 AS HUGEINT)) AS _fx_n, (CAST(trunc(fx_den) AS HUGEINT) * 1000000000000 + CAST((fx_den - trunc(fx_den)) * 1000000000000 AS HUGEINT)) AS _fx_d FROM pieces))
+), split AS (
+    SELECT *, ((abs(_line_units) // ptotal) * p + ((abs(_line_units) % ptotal) * p) // ptotal) AS _qa, (((abs(_line_units) % ptotal) * p) % ptotal) AS _ma,
+              ((abs(_line_reporting) // ptotal) * p + ((abs(_line_reporting) % ptotal) * p) // ptotal) AS _qr, (((abs(_line_reporting) % ptotal) * p) % ptotal) AS _mr
+    FROM converted
+), ranked AS (
+    SELECT *, abs(_line_units) - sum(_qa) OVER l AS _da, abs(_line_reporting) - sum(_qr) OVER l AS _dr,
+           row_number() OVER (PARTITION BY x_LineId ORDER BY _ma DESC, piece) AS _ka,
+           row_number() OVER (PARTITION BY x_LineId ORDER BY _mr DESC, piece) AS _kr
+    FROM split
+    WINDOW l AS (PARTITION BY x_LineId)
+)
+SELECT
+    "x_LineId",
+    "piece",
+    "charge_date",
+    "billing_currency",
+    CAST(CAST(sign(_line_units) * (_qa + CASE WHEN _ka <= _da THEN 1 ELSE 0 END) AS DECIMAL(38,0)) * CAST(0.000000000001 AS DECIMAL(13,12)) AS DECIMAL(38,12)) AS amount,
+    "reporting_currency",
+    CAST(CAST(sign(_line_reporting) * (_qr + CASE WHEN _kr <= _dr THEN 1 ELSE 0 END) AS DECIMAL(38,0)) * CAST(0.000000000001 AS DECIMAL(13,12)) AS DECIMAL(38,12)) AS amount_reporting,
+    "fx_rate",
+    "fx_source",
+    "cost_basis",
+    "project",
+    "model",
+    "team",
+    "environment",
+    "cost_center",
+    "run_id",
+    "run_basis",
+    "rule_id",
+    "method",
+    "ratio",
+    "rules_hash",
+    "provider",
+    "service_name",
+    "service_category",
+    "sub_account_id",
+    "resource_id",
+    "x_SourceSystem",
+    "AllocatedMethodId",
+    "AllocatedMethodDetails",
+    "AllocatedResourceId",
+    "AllocatedTags"
+FROM ranked;
 
 -- ========== core.ml_run_costs (allocation.run_costs.cost_runs_window) ==========
 -- After [1] macros (as above), in one transaction with DELETE FROM core.ml_run_costs WHERE charge_date in the window.
 
--- [8] run costs: cost of MLflow runs per day: the window's rows of core.ml_run_costs
+-- [10] run costs: cost of MLflow runs per day: the window's rows of core.ml_run_costs
 -- binds: $start, $end: the window [start, end)
 --        $dim_model_from = []
 --        $dim_model_keys = ['model', 'ml_model', 'model_name']
@@ -560,11 +667,16 @@ WITH runs AS (
            AS us
     FROM day_bounds AS b JOIN runs AS r ON r.run_start < b.de AND coalesce(r.run_end, b.de) > b.ds
 ), billed AS (
-    SELECT charge_date AS day, run_id, run_basis AS cost_source, sum(amount_reporting) AS amount,
-           count(DISTINCT x_LineId) AS line_count,
+    SELECT day, run_id, cost_source, sum(amount) AS amount, CAST(sum(lines) AS BIGINT) AS line_count,
            string_agg(DISTINCT AllocatedMethodId, ',' ORDER BY AllocatedMethodId) AS rule_ids
-    FROM core.allocated_costs
-    WHERE charge_date >= $start AND charge_date < $end AND run_id IS NOT NULL AND reporting_currency = $reporting
+    FROM (
+        -- a cell's lines count once per run and source, however many of its pieces the run has
+        SELECT charge_date AS day, run_id, run_basis AS cost_source, amount_reporting AS amount, AllocatedMethodId,
+               CASE WHEN row_number() OVER (PARTITION BY charge_date, run_id, run_basis, cid) = 1
+                    THEN line_count ELSE 0 END AS lines
+        FROM core.allocated_cells
+        WHERE charge_date >= $start AND charge_date < $end AND run_id IS NOT NULL AND reporting_currency = $reporting
+    )
     GROUP BY ALL
 ), costs AS (
     SELECT b.day, b.run_id, b.cost_source, false AS is_estimate, b.amount, b.line_count, b.rule_ids,

@@ -1,7 +1,6 @@
-{#- The input relation of the allocation: one row per charge of the window, with `cid`, a compact key unique
-    within the window that the per-charge split partitions on. Today a line item of core.focus_costs (its
-    rowid); cost cells (one row per distinct combination of the columns the rules and marts read, costs
-    summed) replace this one line. -#}
+{#- The input relation of the allocation: one row per cost cell of the window (core.cost_cells, written by
+    cells.sql in the same transaction), with `cid`, its key unique within the window that the per-charge split
+    partitions on, and `line_count`, the core.focus_costs lines it sums. -#}
 {% macro cost_input() %}cost_input AS (
-    SELECT rowid AS cid, * FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
+    SELECT * FROM core.cost_cells WHERE x_ChargeDate >= $start AND x_ChargeDate < $end
 ){% endmacro %}

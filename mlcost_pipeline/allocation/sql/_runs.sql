@@ -52,7 +52,7 @@ tag_runs AS (
     charge period (reported as its usage in AllocatedMethodDetails). -#}
 {% macro direct_piece_columns(r, how, share, hours="CAST(NULL AS DECIMAL(38,12))") -%}
 {% set run_owned %}d.owner_project IS NULL AND {{ r }}.run_id IS NOT NULL{% endset -%}
-d.x_LineId, d.day, d.currency, d.fx_rate, d.fx_source,
+d.cid, d.line_count, d.day, d.currency, d.fx_rate, d.fx_source, d.fx_num, d.fx_den,
         coalesce(d.owner_project, {{ r }}.run_project, '__unallocated__') AS project,
         coalesce(d.owner_model, {{ r }}.run_model) AS model,
         d.owner_team AS team, d.owner_environment AS environment, d.owner_cost_center AS cost_center,

@@ -1,13 +1,14 @@
-{#- Stage 2 of the allocation: the SELECT producing core.allocated_costs rows for [$start, $end) from
-    `_mlc_valued`; it runs as `INSERT INTO core.allocated_costs BY NAME <this>` in the same transaction as the
-    window's delete.
+{#- Stage 2 of the allocation: the SELECT producing core.allocated_cells rows (the pieces of each cost cell)
+    for [$start, $end) from `_mlc_valued`; it runs as `INSERT INTO core.allocated_cells BY NAME <this>` in the
+    allocation's transaction. Each piece keeps its integer weight `p` of `ptotal` and the cell's conversion, so
+    the view core.allocated_costs (allocated_costs_view.sql) splits every line of the cell the same way.
 
     Direct charges stay whole or are split among the runs on their dedicated resource (_runs.sql); pooled
     charges are split among the pool's weights for the day (_pool_weights.sql), idle and fallbacks included;
     every split is exact by largest remainder on narrow integer rows (_split.sql); `__unallocated__` keeps the
     rest.
 
-    Context (plan.py): columns (core.allocated_costs, in order), run_dims (project/model dimensions or none).
+    Context (plan.py): columns (core.allocated_cells, in order), run_dims (project/model dimensions or none).
     -#}
 {% import "_runs.sql" as runs %}
 {% import "_pool_weights.sql" as weights %}
@@ -58,19 +59,21 @@ WITH direct AS (
     FROM direct AS d JOIN rid_w AS w USING (cid)
 ), {{ split.largest_remainder("split_in", "split") }}, direct_pieces AS (
     SELECT {{ runs.direct_piece_columns("t", "'run:tag'", "'whole'") }},
-        0 AS piece, d.charge_amount AS amount, d.charge_reporting AS amount_reporting, CAST(1 AS DECIMAL(38,12)) AS ratio
+        0 AS piece, d.charge_amount AS amount, d.charge_reporting AS amount_reporting, CAST(1 AS DECIMAL(38,12)) AS ratio,
+        CAST(1 AS HUGEINT) AS p, CAST(1 AS HUGEINT) AS ptotal
     FROM direct AS d LEFT JOIN tag_runs AS t USING (cid)
     WHERE NOT EXISTS (SELECT 1 FROM rid_w AS h WHERE h.cid = d.cid)
     UNION ALL
     SELECT {{ runs.direct_piece_columns("h", "'run:resource_overlap'", "h.share",
                                         "mlc_money(mlc_round_div(CAST(h.qty AS HUGEINT) * 10000, 36))") }},
         h.pno, mlc_money(CASE WHEN d.charge_amount < 0 THEN -s.a_units ELSE s.a_units END),
-        mlc_money(CASE WHEN d.charge_reporting < 0 THEN -s.r_units ELSE s.r_units END), h.ratio
+        mlc_money(CASE WHEN d.charge_reporting < 0 THEN -s.r_units ELSE s.r_units END), h.ratio, h.p, h.ptotal
     FROM split AS s JOIN direct AS d ON d.cid = s.cid JOIN rid_w AS h ON h.cid = s.cid AND h.pno = s.pno
     WHERE s.src = 'rid'
 )
 SELECT {{ quoted(columns) }} FROM (
-    SELECT x_LineId, CAST(piece AS INTEGER) AS piece, day AS charge_date, currency AS billing_currency, amount,
+    SELECT cid, CAST(piece AS INTEGER) AS piece, line_count, p, ptotal, fx_num, fx_den,
+        day AS charge_date, currency AS billing_currency, amount,
         $reporting AS reporting_currency, amount_reporting, fx_rate, fx_source, $cost_basis AS cost_basis,
         project, model, team, environment, cost_center, run_id, run_basis, rule_id, method, ratio,
         $rules_hash AS rules_hash, ProviderName AS provider, ServiceName AS service_name,
@@ -78,7 +81,8 @@ SELECT {{ quoted(columns) }} FROM (
         x_SourceSystem, {{ lineage("method_id", "ratio", "usage_unit", "usage_quantity", "share", "") }}
     FROM direct_pieces
     UNION ALL BY NAME
-    SELECT c.x_LineId, CAST(w.pno AS INTEGER) AS piece, c.day AS charge_date, c.currency AS billing_currency,
+    SELECT c.cid, CAST(w.pno AS INTEGER) AS piece, c.line_count, w.p, w.ptotal, c.fx_num, c.fx_den,
+        c.day AS charge_date, c.currency AS billing_currency,
         mlc_money(CASE WHEN c.charge_amount < 0 THEN -s.a_units ELSE s.a_units END) AS amount,
         $reporting AS reporting_currency,
         mlc_money(CASE WHEN c.charge_reporting < 0 THEN -s.r_units ELSE s.r_units END) AS amount_reporting,

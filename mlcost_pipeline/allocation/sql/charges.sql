@@ -1,11 +1,13 @@
-{#- Stage 1 of the allocation, once per charge of the window: owner, reporting-currency value and pool.
+{#- Stage 1 of the allocation, once per cost cell of the window: owner, reporting-currency value and pool.
 
-    Source: `cost_input` (_input.sql). Output (a temp table, so the later steps, which read it several times,
-    never recompute the tag parsing): one row per charge with
-    - `cid` (the input's charge key: a compact key for the per-charge split), the columns the rules can select
-      on;
+    Source: `cost_input` (_input.sql: the window's core.cost_cells; a cell is a "charge" here, every line of it
+    has the same values in the columns read). Output (a temp table, so the later steps, which read it several
+    times, never recompute the tag parsing): one row per cell with
+    - `cid` (the cell's key: a compact key for the per-charge split), `cell_key`, `line_count`, the columns the
+      rules can select on;
     - `owner_<dimension>` from tags, else fallbacks, and `owner_rule` naming what gave the project;
-    - `charge_amount` (the cost basis), `charge_reporting` (converted once, exact), `fx_rate`, `fx_source`;
+    - `charge_amount` (the cost basis), `charge_reporting` (converted once, exact), `fx_rate`, `fx_source` and
+      the conversion's `fx_num / fx_den` (the per-line view converts each line with it);
     - `pool_idx`: the first pool whose selector matches (NULL: a direct charge), `run_tag`: a run id named by
       a tag.
     Each dimension's raw value is read first and normalized in a second step, so no expression is evaluated
@@ -34,7 +36,7 @@
 {%- endmacro %}
 CREATE OR REPLACE TEMP TABLE _mlc_valued AS
 WITH {{ input.cost_input() }}, charges AS (
-    SELECT f.cid, f.x_LineId, f.x_ChargeDate AS day, f.BillingCurrency AS currency,
+    SELECT f.cid, f.cell_key, f.line_count, f.x_ChargeDate AS day, f.BillingCurrency AS currency,
            f."{{ basis }}" AS charge_amount, f.ProviderName, f.ServiceName, f.ServiceCategory, f.SubAccountId,
            f.ResourceId, f.x_ResourceGroupName, f.ChargeCategory, f.ChargePeriodStart, f.ChargePeriodEnd,
            f.ConsumedQuantity, f.ConsumedUnit, f.SkuId, f.x_SourceSystem, f.x_CurrencyConversionRate,
@@ -101,9 +103,9 @@ WITH {{ input.cost_input() }}, charges AS (
     FROM rated
 )
 -- The exact conversion costs 128-bit arithmetic: only rows in another currency pay for it.
-SELECT * EXCLUDE (fx_num, fx_den), charge_amount AS charge_reporting, CAST(1 AS DECIMAL(38,12)) AS fx_rate
+SELECT *, charge_amount AS charge_reporting, CAST(1 AS DECIMAL(38,12)) AS fx_rate
 FROM pooled WHERE fx_source = 'same'
 UNION ALL
-SELECT * EXCLUDE (fx_num, fx_den), {{ money.converted("charge_amount", "fx_num", "fx_den") }} AS charge_reporting,
+SELECT *, {{ money.converted("charge_amount", "fx_num", "fx_den") }} AS charge_reporting,
     {{ money.converted("CAST(1 AS DECIMAL(38,12))", "fx_num", "fx_den") }} AS fx_rate
 FROM pooled WHERE fx_source IS DISTINCT FROM 'same'

@@ -1,4 +1,4 @@
-{#- core.ml_run_costs for [$start, $end) from core.allocated_costs and core.ml_runs (DESIGN.md §5).
+{#- core.ml_run_costs for [$start, $end) from core.allocated_cells and core.ml_runs (DESIGN.md §5).
 
     Grain: (charge_date, run_id, cost_source). Billed amounts (`direct`, `pool_share`) are sums of the run's
     pieces; an `estimate` (is_estimate) only on a run-day with neither: the rate card's price of the run's
@@ -20,11 +20,16 @@ WITH {{ runs.runs_cte(run_dims) }}, day_bounds AS (
            AS us
     FROM day_bounds AS b JOIN runs AS r ON r.run_start < b.de AND coalesce(r.run_end, b.de) > b.ds
 ), billed AS (
-    SELECT charge_date AS day, run_id, run_basis AS cost_source, sum(amount_reporting) AS amount,
-           count(DISTINCT x_LineId) AS line_count,
+    SELECT day, run_id, cost_source, sum(amount) AS amount, CAST(sum(lines) AS BIGINT) AS line_count,
            string_agg(DISTINCT AllocatedMethodId, ',' ORDER BY AllocatedMethodId) AS rule_ids
-    FROM core.allocated_costs
-    WHERE charge_date >= $start AND charge_date < $end AND run_id IS NOT NULL AND reporting_currency = $reporting
+    FROM (
+        -- a cell's lines count once per run and source, however many of its pieces the run has
+        SELECT charge_date AS day, run_id, run_basis AS cost_source, amount_reporting AS amount, AllocatedMethodId,
+               CASE WHEN row_number() OVER (PARTITION BY charge_date, run_id, run_basis, cid) = 1
+                    THEN line_count ELSE 0 END AS lines
+        FROM core.allocated_cells
+        WHERE charge_date >= $start AND charge_date < $end AND run_id IS NOT NULL AND reporting_currency = $reporting
+    )
     GROUP BY ALL
 ), costs AS (
     SELECT b.day, b.run_id, b.cost_source, false AS is_estimate, b.amount, b.line_count, b.rule_ids,

@@ -42,8 +42,8 @@ def build_allocated_costs_asset() -> dg.AssetsDefinition:
             dg.AssetCheckSpec(CONSERVATION_CHECK, asset=["core", "allocated_costs"], blocking=True,
                               description="Per day and currency, allocated cost equals the cost basis exactly."),
             dg.AssetCheckSpec(PIECES_CHECK, asset=["core", "allocated_costs"], blocking=True,
-                              description="Per charge, pieces sum to the charge and ratios to 1; no negative share "
-                                          "of a positive charge; every piece has its reporting amount."),
+                              description="Per cost cell, pieces sum to the cell and ratios to 1; no negative share "
+                                          "of a positive cell; every piece has its reporting amount."),
         ],
     )  # fmt: skip
     def allocated_costs(
@@ -51,7 +51,8 @@ def build_allocated_costs_asset() -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """Charges from core.focus_costs with their owner (project, model, team, run) and the rule that decided it.
 
-        Grain: one row per piece of allocated cost (x_LineId, piece). Shared pools are split by their rules;
+        Grain: one row per piece of allocated cost (x_LineId, piece), a view over the pieces of cost cells
+        (core.allocated_cells; `dagster/row_count` counts those pieces). Shared pools are split by their rules;
         unowned cost is kept as `__unallocated__`, paid-but-unused pool capacity as `__idle__`. Amounts in the
         billing currency and in the reporting currency.
         """
@@ -63,10 +64,11 @@ def build_allocated_costs_asset() -> dg.AssetsDefinition:
             result = allocate_window(con, current, start, end, current_settings.reporting_currency)
             violations = conservation_violations(con, start, end, basis)
             bad_pieces, first_bad = split_violations(con, start, end, basis)
-            by_project = totals_by(con, "core.allocated_costs", "charge_date", "amount", "project", start, end)
+            by_project = totals_by(con, "core.allocated_cells", "charge_date", "amount", "project", start, end)
             reporting = reporting_totals(con, start, end)
         return dg.MaterializeResult(
             metadata={**window_metadata(start, end, result.rows),
+                      "cost_cells": result.cells,
                       "amount_by_project": dg.MetadataValue.json(by_project),
                       "amount_reporting_by_project": dg.MetadataValue.json(reporting),
                       "reporting_currency": result.reporting_currency, "rules_sha256": current.sha256},
@@ -82,7 +84,7 @@ def build_allocated_costs_asset() -> dg.AssetsDefinition:
                     check_name=PIECES_CHECK,
                     passed=bad_pieces == 0,
                     severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={"charges": bad_pieces, "first": dg.MetadataValue.json([list(x) for x in first_bad])},
+                    metadata={"cells": bad_pieces, "first": dg.MetadataValue.json([list(x) for x in first_bad])},
                 ),
             ],
         )  # fmt: skip

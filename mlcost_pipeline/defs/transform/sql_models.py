@@ -107,7 +107,7 @@ def _model_asset(
 
     @dg.asset(
         key=keys[model.key],
-        deps=[keys[d] for d in sorted(model.deps)],
+        deps=list(dict.fromkeys(keys[d] for d in sorted(model.deps))),  # several tables of one asset: once
         code_version=model.code_version,
         description=model.description or None,
         group_name=model.schema,
@@ -268,7 +268,9 @@ def _test_check(
         name=check_name(test),
         description=description or None,
         blocking=True,
-        additional_deps=[keys[r] for r in sorted(test.refs - {test.model})],
+        additional_deps=list(dict.fromkeys(
+            keys[r] for r in sorted(test.refs - {test.model}) if keys[r] != keys[test.model]
+        )),
     )
     def sql_test(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         reason = not_applicable if needs_mlflow else None

@@ -14,11 +14,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 from mlcost_pipeline.defs.budgets import build_budget_defs
 from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
 from mlcost_pipeline.settings import load_settings
+from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 
 SQL_ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 NOV = [date(2026, 11, d) for d in range(1, 11)]

@@ -12,11 +12,11 @@ import dagster as dg
 import duckdb
 
 from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_costs_create_table_sql
-from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 from mlcost_pipeline.defs.transform.sql_models import build_sql_model_defs
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
 from mlcost_pipeline.sql_models import discover
 from mlcost_pipeline.warehouse.schema import ensure_schema
+from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 
 ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 D = Decimal

@@ -4,7 +4,6 @@ and the workload split of cost per model, on a hand-built warehouse whose answer
 from __future__ import annotations
 
 import json
-
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,8 +14,8 @@ import pytest
 
 from mlcost_pipeline.allocation.run_costs import create_table_sql as ml_run_costs_create_table_sql
 from mlcost_pipeline.defs.warehouse_resource import WarehouseResource
-from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 from mlcost_pipeline.warehouse.schema import ensure_schema
+from mlcost_pipeline_tests.cell_fixtures import insert_pieces
 from mlcost_pipeline_tests.kpi_fixtures import kpi_defs
 
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)

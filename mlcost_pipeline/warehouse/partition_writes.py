@@ -85,25 +85,8 @@ def replace_window_with(
     window holds only them, so fewer rows in the window than inserted means some fell outside, and that is
     refused. Any error rolls back: the previous rows of the window stay.
     """
-    table = checked_identifier(table)
-    column = checked_identifier(date_column)
-    window = {"start": start, "end": end}
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f'DELETE FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', window)
-        n = fill(con)
-        if n:
-            inside = con.execute(
-                f'SELECT count(*) FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', window
-            ).fetchall()[0][0]
-            if inside != n:
-                raise PartitionWriteError(f"{table}: {n - inside} row(s) have {column} outside [{start}, {end})")
-        _fault_pause(table)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return n
+    with window_transaction(con):
+        return _replace(con, table, date_column, start, end, lambda: fill(con))
 
 
 def replace_window_sql(
@@ -116,32 +99,13 @@ def replace_window_sql(
     params: dict[str, object] | None = None,
 ) -> int:
     """Like `replace_window`, for rows produced by a SELECT inside DuckDB (no round trip through Python)."""
-    table = checked_identifier(table)
-    column = checked_identifier(date_column)
-    bound = {"start": start, "end": end, **(params or {})}
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f'DELETE FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', {"start": start, "end": end})
-        con.execute(f"INSERT INTO {table} BY NAME {select_sql}", bound)
-        stray = con.execute(
-            f'SELECT count(*) FROM {table} WHERE "{column}" IS NULL', {}
-        ).fetchall()[0][0]
-        if stray:
-            raise PartitionWriteError(f"{table}: {stray} row(s) with a null {column}")
-        n = con.execute(
-            f'SELECT count(*) FROM {table} WHERE "{column}" >= $start AND "{column}" < $end',
-            {"start": start, "end": end},
-        ).fetchall()[0][0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return n
+    with window_transaction(con):
+        return replace_in_transaction(con, table, date_column, start, end, select_sql, params)
 
 
 @contextmanager
 def window_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """One transaction around several windows' replacements (replace_in_transaction): all of them or none."""
+    """One transaction around one or several windows' replacements: all of them or none."""
     con.execute("BEGIN TRANSACTION")
     try:
         yield
@@ -164,11 +128,19 @@ def replace_in_transaction(
 
     Returns the rows inserted; refuses (so the caller's transaction rolls back) rows outside the window.
     """
+    bound = {"start": start, "end": end, **(params or {})}
+    return _replace(con, table, date_column, start, end,
+                    lambda: con.execute(f"INSERT INTO {table} BY NAME {select_sql}", bound).fetchall()[0][0])
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection, table: str, date_column: str, start: date, end: date, insert: Callable[[], int]
+) -> int:
     table = checked_identifier(table)
     column = checked_identifier(date_column)
     window = {"start": start, "end": end}
     con.execute(f'DELETE FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', window)
-    n = con.execute(f"INSERT INTO {table} BY NAME {select_sql}", {**window, **(params or {})}).fetchall()[0][0]
+    n = insert()
     inside = con.execute(
         f'SELECT count(*) FROM {table} WHERE "{column}" >= $start AND "{column}" < $end', window
     ).fetchall()[0][0]

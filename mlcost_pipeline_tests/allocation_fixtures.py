@@ -18,6 +18,7 @@ from mlcost_pipeline.allocation.rules import LoadedRules, load_rules
 from mlcost_pipeline.normalize.focus_schema import MONEY, MONEY_COLUMNS, conform, line_ids, tags_json
 from mlcost_pipeline.normalize.mlflow_records import ML_RUNS_SCHEMA
 from mlcost_pipeline.warehouse.schema import ensure_schema
+from mlcost_pipeline_tests.warehouse_fixtures import insert_charges
 
 D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
 
@@ -69,9 +70,7 @@ def warehouse(charges: list[dict], runs: list[dict] = (), path: Path | str = ":m
         present = {k for r in rows for k in r}
         money = {c: MONEY for c in MONEY_COLUMNS if c in present}  # exact: no precision inferred from the values
         frame = conform(pl.DataFrame(rows, infer_schema_length=None, schema_overrides=money), "test")
-        con.register("_f", frame.to_arrow())
-        con.execute("INSERT INTO core.focus_costs BY NAME SELECT * FROM _f")
-        con.unregister("_f")
+        insert_charges(con, frame)
     if runs:
         frame = pl.DataFrame([{c: r.get(c) for c in ML_RUNS_SCHEMA} for r in runs], schema=ML_RUNS_SCHEMA)
         con.register("_r", frame.to_arrow())

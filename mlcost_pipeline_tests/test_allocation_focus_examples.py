@@ -14,6 +14,7 @@ from mlcost_pipeline.normalize.focus_export import read_focus_export
 from mlcost_pipeline.warehouse.invariants import conservation_violations, split_violations
 from mlcost_pipeline.warehouse.schema import ensure_schema
 from mlcost_pipeline_tests.allocation_fixtures import BASE_RULES, rules
+from mlcost_pipeline_tests.warehouse_fixtures import insert_charges
 
 SPEC = Path(__file__).parent / "fixtures" / "focus-spec-v1.2-examples"
 DEFAULTS = {"BillingCurrency": "USD", "BillingAccountId": "spec-example", "ProviderName": "FOCUS spec",
@@ -32,8 +33,7 @@ def _allocated(tmp_path, name: str, text: str = RULES):
     con = duckdb.connect()
     ensure_schema(con)
     frame = read_focus_export(con, [str(SPEC / name)], START, END, datetime(2026, 11, 1), defaults=DEFAULTS)
-    con.register("_f", frame.to_arrow())
-    con.execute("INSERT INTO core.focus_costs BY NAME SELECT * FROM _f")
+    insert_charges(con, frame)
     loaded = rules(tmp_path, text)
     allocate_window(con, loaded, START, END, "USD")
     return con, loaded

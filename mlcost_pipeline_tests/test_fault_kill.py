@@ -35,7 +35,9 @@ def _totals(root: Path) -> dict[str, tuple]:
     """Row count and exact total cost of each table, the way a user would check a rerun."""
     out = {}
     with duckdb.connect(str(root / "mlcost.duckdb"), read_only=True) as con:
-        known = {f"{s}.{t}" for s, t in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()}
+        known = {f"{s}.{t}" for s, t in con.execute(  # core.focus_costs is a view over the lake's files
+            "SELECT schema_name, table_name FROM duckdb_tables() UNION ALL "
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal").fetchall()}  # fmt: skip
         for table in TABLES:
             if table not in known:  # built by a later step the kill never reached
                 out[table] = None

@@ -91,7 +91,9 @@ def test_write_focus_costs_replaces_the_window_and_a_bad_file_keeps_the_previous
     before = con.execute("SELECT count(*), sum(EffectiveCost), list(x_LineId ORDER BY x_LineId) "
                          "FROM core.focus_costs").fetchall()  # fmt: skip
     assert before[0][:2] == (10, Decimal(55))
-    _parquet(path, 12, bad_row=12)
+    # New bytes land under a new name (the lake is content-addressed): the catalog now names a broken file.
+    bad = _parquet(tmp_path / "export-v2.parquet", 12, bad_row=12)
+    con.execute(f"UPDATE {FOCUS_MANIFEST_TABLE} SET path = $p", {"p": bad})  # noqa: S608
     with pytest.raises(NormalizationError, match=r"raw.focus_export_files window .*row 12: BilledCost"):
         write_focus_costs(con, D1, D2)
     assert con.execute("SELECT count(*), sum(EffectiveCost), list(x_LineId ORDER BY x_LineId) "
@@ -102,11 +104,11 @@ def test_replace_window_with_refuses_rows_outside_the_window(tmp_path):
     con = warehouse_with(tmp_path / "w.duckdb", [{"day": D1, "cost": "1"}])
 
     def fill(c):
-        c.execute("INSERT INTO core.focus_costs (x_LineId, x_ChargeDate) VALUES ('x', $d)", {"d": D2})
+        c.execute("INSERT INTO core.focus_api_costs (x_LineId, x_ChargeDate) VALUES ('x', $d)", {"d": D2})
         return 1
 
     with pytest.raises(PartitionWriteError, match="outside"):
-        replace_window_with(con, "core.focus_costs", "x_ChargeDate", D1, D2, fill)
+        replace_window_with(con, "core.focus_api_costs", "x_ChargeDate", D1, D2, fill)
     assert con.execute("SELECT x_ChargeDate, count(*) FROM core.focus_costs GROUP BY 1").fetchall() == [(D1, 1)]
 
 

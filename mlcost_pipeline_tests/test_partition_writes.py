@@ -16,15 +16,15 @@ def _total(con):
 def test_replace_window_twice_gives_the_same_rows(tmp_path):
     con = warehouse_with(tmp_path / "w.duckdb", [])
     frame = charges(ROWS)
-    replace_window(con, "core.focus_costs", "x_ChargeDate", D1, D2.replace(day=3), frame)
+    replace_window(con, "core.focus_api_costs", "x_ChargeDate", D1, D2.replace(day=3), frame)
     once = _total(con)
-    replace_window(con, "core.focus_costs", "x_ChargeDate", D1, D2.replace(day=3), frame)
+    replace_window(con, "core.focus_api_costs", "x_ChargeDate", D1, D2.replace(day=3), frame)
     assert _total(con) == once == (pl.Series([1.5 + 2.5]).cast(pl.Decimal(38, 12))[0], 2)
 
 
 def test_replace_window_leaves_other_days_alone(tmp_path):
     con = warehouse_with(tmp_path / "w.duckdb", ROWS)
-    replace_window(con, "core.focus_costs", "x_ChargeDate", D2, D2.replace(day=3), charges([]).clear())
+    replace_window(con, "core.focus_api_costs", "x_ChargeDate", D2, D2.replace(day=3), charges([]).clear())
     assert con.execute("SELECT x_ChargeDate, count(*) FROM core.focus_costs GROUP BY 1").fetchall() == [(D1, 1)]
 
 
@@ -32,7 +32,7 @@ def test_replace_window_refuses_rows_outside_the_window_and_keeps_old_data(tmp_p
     con = warehouse_with(tmp_path / "w.duckdb", ROWS)
     before = _total(con)
     with pytest.raises(PartitionWriteError, match="outside"):
-        replace_window(con, "core.focus_costs", "x_ChargeDate", D1, D2, charges(ROWS))
+        replace_window(con, "core.focus_api_costs", "x_ChargeDate", D1, D2, charges(ROWS))
     assert _total(con) == before
 
 
@@ -41,7 +41,7 @@ def test_replace_window_failing_insert_rolls_back_the_delete(tmp_path):
     before = _total(con)
     bad = charges([{"day": D1, "cost": "9"}]).with_columns(pl.lit("not-a-date").alias("ChargePeriodStart"))
     with pytest.raises(duckdb.Error):
-        replace_window(con, "core.focus_costs", "x_ChargeDate", D1, D2, bad)
+        replace_window(con, "core.focus_api_costs", "x_ChargeDate", D1, D2, bad)
     assert _total(con) == before
 
 
@@ -49,7 +49,7 @@ def test_invariants_find_duplicates_and_bad_values(tmp_path):
     con = warehouse_with(tmp_path / "w.duckdb", ROWS)
     assert duplicate_line_ids(con, D1, D2.replace(day=3)) == 0
     assert disallowed_values(con, D1, D2.replace(day=3)) == 0
-    con.execute("INSERT INTO core.focus_costs SELECT * FROM core.focus_costs WHERE x_ChargeDate = $d", {"d": D1})
-    con.execute("UPDATE core.focus_costs SET ChargeCategory = 'Refund' WHERE x_ChargeDate = $d", {"d": D2})
+    con.execute("INSERT INTO core.focus_api_costs SELECT * FROM core.focus_api_costs WHERE x_ChargeDate = $d", {"d": D1})
+    con.execute("UPDATE core.focus_api_costs SET ChargeCategory = 'Refund' WHERE x_ChargeDate = $d", {"d": D2})
     assert duplicate_line_ids(con, D1, D2.replace(day=3)) == 1
     assert disallowed_values(con, D1, D2.replace(day=3)) == 1

@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from mlcost_pipeline.normalize.focus_schema import conform, line_ids, tags_json
+from mlcost_pipeline.warehouse.focus_view import API_TABLE
 from mlcost_pipeline.warehouse.schema import ensure_schema
 
 
@@ -32,13 +33,19 @@ def charges(rows: list[dict]) -> pl.DataFrame:
     return conform(pl.DataFrame(out, schema_overrides={"BilledCost": pl.Decimal(38, 12)}), "test")
 
 
+def insert_charges(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+    """Add charges the way the API sources' rows are stored: core.focus_costs (a view) shows them."""
+    con.register("_f", frame.to_arrow())
+    try:
+        con.execute(f"INSERT INTO {API_TABLE} BY NAME SELECT * FROM _f")  # noqa: S608 (a constant)
+    finally:
+        con.unregister("_f")
+
+
 def warehouse_with(path: Path, rows: list[dict]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
     ensure_schema(con)
-    frame = charges(rows)
-    con.register("_f", frame.to_arrow())
-    con.execute("INSERT INTO core.focus_costs BY NAME SELECT * FROM _f")
-    con.unregister("_f")
+    insert_charges(con, charges(rows))
     return con
 
 

@@ -34,6 +34,7 @@ from mlcost_pipeline.normalize.focus_schema import MONEY, POLARS_SCHEMA, TS, con
 from mlcost_pipeline.normalize.native_columns import (
     FALLBACK,
     Unhandled,
+    collection_paused,
     decimals,
     fields,
     json_text,
@@ -265,23 +266,29 @@ def _mapped(frame: pl.DataFrame, layout: _Layout, names: pl.DataFrame) -> pl.Dat
     return out.drop(*helpers, *(f"k{i}" for i in range(layout.width)))
 
 
+def _frame(payloads: list, ingested_at: datetime, billing_account_id: str | None) -> pl.DataFrame:
+    """The conformed rows of the whole batch (raises what FALLBACK lists for the per-record path)."""
+    batches, names_rows = _batches(payloads, billing_account_id)
+    if not batches:
+        return conform(pl.DataFrame(schema=POLARS_SCHEMA), SOURCE)
+    pages, values, descriptions = zip(*names_rows, strict=True) if names_rows else ((), (), ())
+    names = pl.DataFrame({"page": pl.Series(pages, dtype=pl.Int64), "value": strings(values),
+                          "SubAccountName": strings(descriptions)}).unique(["page", "value"], keep="last")  # fmt: skip
+    frames = [_batch_frame(layout, batch, names) for layout, batch in batches.items()]
+    frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+    if len(frames) > 1:
+        frame = frame.sort("_pos")
+    frame = frame.with_columns(line_ids(frame["_key"]), *(pl.lit(v).alias(k) for k, v in
+                                                           constant_columns(ingested_at).items()))  # fmt: skip
+    return conform(frame.drop("_key", "_pos"), SOURCE)
+
+
 def columnar_frame(
     payloads: list, ingested_at: datetime, billing_account_id: str | None = None
 ) -> pl.DataFrame | None:
     """The conformed rows, or None when the batch holds a shape (or a bad record) for the per-record path."""
     try:
-        batches, names_rows = _batches(payloads, billing_account_id)
-        if not batches:
-            return conform(pl.DataFrame(schema=POLARS_SCHEMA), SOURCE)
-        pages, values, descriptions = zip(*names_rows, strict=True) if names_rows else ((), (), ())
-        names = pl.DataFrame({"page": pl.Series(pages, dtype=pl.Int64), "value": strings(values),
-                              "SubAccountName": strings(descriptions)}).unique(["page", "value"], keep="last")  # fmt: skip
-        frames = [_batch_frame(layout, batch, names) for layout, batch in batches.items()]
-        frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
-        if len(frames) > 1:
-            frame = frame.sort("_pos")
-        frame = frame.with_columns(line_ids(frame["_key"]), *(pl.lit(v).alias(k) for k, v in
-                                                               constant_columns(ingested_at).items()))  # fmt: skip
-        return conform(frame.drop("_key", "_pos"), SOURCE)
+        with collection_paused():
+            return _frame(payloads, ingested_at, billing_account_id)
     except FALLBACK:
         return None

@@ -8,8 +8,8 @@ row's 1-based position in the file; `-<n>` is appended to the n-th repeat when o
 (the warehouse reads the lake's content-addressed copy: warehouse/lake.py); hashing the columns cost more than the
 copy itself.
 
-Reading rules (parsing, checks and hashing run in DuckDB SQL: one INSERT ... SELECT per file straight into the
-target table, then one UPDATE for the duplicate suffix when a key repeats; nothing passes through Python):
+Reading rules (parsing and checks run in DuckDB SQL, one SELECT per file: focus_export_rows.rows_select, which
+core.focus_costs' view reads through and `insert_focus_export` inserts; nothing passes through Python):
 - CSV is read with `all_varchar` so nothing is inferred; '', 'null' and 'NULL' are nulls (the FOCUS spec's
   own examples write `null`, the published FOCUS 1.0 sample `NULL`). Parquet keeps its types.
 - A file that is not FOCUS is converted first (export_converters): its dataset comes from the manifest or, for a
@@ -40,27 +40,31 @@ target table, then one UPDATE for the duplicate suffix when a key repeats; nothi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import duckdb
 import polars as pl
 
-from mlcost_pipeline.normalize import export_datasets as ds
-from mlcost_pipeline.normalize.export_converters import classify_azure, convert, detect_dataset
-from mlcost_pipeline.normalize.export_datasets import ConvertOptions
+from mlcost_pipeline.normalize.focus_export_describe import (  # ExportRead, describe ...: re-exported for callers
+    STRICT,
+    ExportRead,
+    _naive_utc,
+    _read_params,
+    _run_checked,
+    _window,
+    as_read,
+    describe,
+    explain_bad_row,
+)
+from mlcost_pipeline.normalize.focus_export_rows import rows_select
 from mlcost_pipeline.normalize.focus_export_sql import (  # ADDED_IN, LEGACY_NAMES: re-exported for callers
     ADDED_IN,
-    BAD_ROW_MARKER,
     IN_WINDOW,
     LEGACY_NAMES,
     SOURCE,
-    STRICT_COLUMNS,
     TARGETS,
-    FileSql,
     file_sha256,
-    file_sql,
     scan_sql,
 )
 from mlcost_pipeline.normalize.focus_schema import (
@@ -69,106 +73,10 @@ from mlcost_pipeline.normalize.focus_schema import (
     conform,
     create_table_sql,
 )
-from mlcost_pipeline.sources.currencies import ISO_4217
 
-__all__ = ["ADDED_IN", "LEGACY_NAMES", "SOURCE", "ExportRead", "FileSummary", "billed_totals", "describe",
-           "insert_focus_export", "read_focus_export", "summarize_file"]
-_CURRENCIES = sorted(ISO_4217)
-STRICT = frozenset(STRICT_COLUMNS)
-
-
-@dataclass(frozen=True)
-class ExportRead:
-    """One file to read, and what the export's layout decided about it."""
-
-    path: str
-    dataset: str | None = None  # an export_datasets kind; None: detected from the file's columns
-    days: tuple[date, ...] | None = None  # only rows charged on these UTC days count (None: every day)
-    options: ConvertOptions = field(default_factory=ConvertOptions)
-    expected_rows: int | None = None  # the manifest's count of the file's data rows
-
-
-def as_read(f: str | Path | ExportRead) -> ExportRead:
-    return f if isinstance(f, ExportRead) else ExportRead(str(f))
-
-
-def _naive_utc(ts: datetime) -> datetime:
-    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
-
-
-def _window(start: date, end: date) -> dict[str, object]:
-    return {"start": datetime.combine(start, time()), "end": datetime.combine(end, time())}
-
-
-def _columns(cur: duckdb.DuckDBPyConnection, relation: str, params: Mapping[str, object]) -> list[tuple[str, str]]:
-    rows = cur.execute(f"DESCRIBE SELECT * EXCLUDE (__row) FROM {relation}", dict(params)).fetchall()  # noqa: S608
-    return [(r[0], r[1]) for r in rows]
-
-
-def describe(
-    cur: duckdb.DuckDBPyConnection, read: str | ExportRead, defaults: Mapping[str, str] | None = None,
-    strict: frozenset[str] = STRICT,
-) -> FileSql:
-    """The SQL for one file, after checking that it exists, which dataset it is and that it has what FOCUS needs."""
-    read = as_read(read)
-    path = read.path
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{SOURCE}: no such file {path}")
-    scan = scan_sql(path)
-    columns = _columns(cur, scan, {"path": path})
-    dataset = read.dataset or detect_dataset([c for c, _ in columns])
-    warnings: list[str] = []
-    if dataset == ds.AZURE_COST_DETAILS:
-        kind, reason = classify_azure(cur, scan, columns, {"path": path})
-        if kind is None:  # no commitment rows: the actual and the amortized export are the same rows
-            warnings.append(f"{SOURCE}: file {path}: cannot tell an actual from an amortized cost export "
-                            f"({reason}); read as actual cost")
-        dataset = kind or ds.AZURE_ACTUAL
-    if dataset == ds.FOCUS:
-        f = file_sql(path, columns, dict(defaults or {}), strict=strict)
-    else:
-        converted = convert(dataset, scan, columns, read.options)
-        source = f"({converted.sql})"
-        f = file_sql(path, _columns(cur, source, {"path": path, **converted.params}), dict(defaults or {}),
-                     source=source, params=converted.params, strict=strict, dataset=dataset,
-                     source_of=converted.source_of)  # fmt: skip
-    return replace(f, warnings=tuple(warnings)) if warnings else f
-
-
-def explain_bad_row(con: duckdb.DuckDBPyConnection, f: FileSql, window: dict[str, object]) -> NormalizationError:
-    """The first bad row of the file (any problem first, then an unknown currency in the window), for the error."""
-    cur = con.cursor()  # the failed statement aborted the caller's transaction: ask on a fresh one
-    try:
-        rows = cur.execute(
-            f"SELECT __row, __problem FROM (SELECT __row, {f.problem} AS __problem FROM {f.relation}) "  # noqa: S608
-            "WHERE __problem <> '' ORDER BY __row LIMIT 1", f.params).fetchall()
-        if rows:
-            return NormalizationError(f"{SOURCE}: file {f.path}: row {rows[0][0]}: {rows[0][1]}")
-        rows = cur.execute(
-            f'SELECT __row, "BillingCurrency" FROM {f.relation} WHERE {IN_WINDOW} '  # noqa: S608
-            'AND NOT list_contains($currencies, "BillingCurrency") ORDER BY __row LIMIT 1',
-            {**f.params, **window, "currencies": _CURRENCIES}).fetchall()
-        if rows:
-            return NormalizationError(f"{SOURCE}: file {f.path}: row {rows[0][0]}: field BillingCurrency: unknown "
-                                      f"currency {rows[0][1]!r} (not an ISO 4217 code)")
-        return NormalizationError(f"{SOURCE}: file {f.path}: a row failed its checks")
-    finally:
-        cur.close()
-
-
-def _run_checked(con: duckdb.DuckDBPyConnection, f: FileSql, sql: str, params: dict[str, object],
-                 window: dict[str, object]) -> list[tuple]:
-    try:
-        return con.execute(sql, params).fetchall()
-    except duckdb.Error as exc:
-        if BAD_ROW_MARKER in str(exc):
-            raise explain_bad_row(con, f, window) from None
-        raise
-
-
-def _read_params(f: FileSql, read: ExportRead, start: date, end: date) -> dict[str, object]:
-    days = {"days": list(read.days)} if read.days is not None else {}
-    return {**f.params, **_window(start, end), "currencies": _CURRENCIES, **days}
+__all__ = ["ADDED_IN", "LEGACY_NAMES", "SOURCE", "STRICT", "ExportRead", "FileSummary", "as_read", "billed_totals",
+           "count_focus_export", "describe", "explain_bad_row", "insert_focus_export", "read_focus_export",
+           "summarize_file"]
 
 
 def insert_focus_export(
@@ -177,24 +85,17 @@ def insert_focus_export(
 ) -> int:
     """Insert the rows of `files` charged in [start, end) into `table` (core.focus_costs' columns), in SQL.
 
-    Runs inside the caller's transaction; `table` must hold no other focus_export rows of the window (the caller
-    deleted them), so the duplicate suffix sees exactly this run's rows. A bad file raises NormalizationError
-    naming the file, the row and the field; the caller's rollback then leaves nothing behind.
+    Runs inside the caller's transaction; the rows and their ids are the ones core.focus_costs' view gives for the
+    same files and days (focus_export_rows.rows_select). A bad file raises NormalizationError naming the file, the
+    row and the field; the caller's rollback then leaves nothing behind.
     """
-    defaults = dict(defaults or {})
-    not_text = [c for c in defaults if TARGETS.get(c) != "VARCHAR"]
-    if not_text:
-        raise ValueError(f"defaults only apply to text columns of the contract, not {not_text}")
+    defaults = _checked_defaults(defaults)
     window = _window(start, end)
     n = 0
     for read in map(as_read, files):
         f = describe(con, read, defaults, strict)
-        sql = (
-            f"INSERT INTO {table} BY NAME SELECT {f.columns}, {f.line_id} AS x_LineId, "  # noqa: S608
-            f"'{SOURCE}' AS x_SourceSystem, CAST(\"ChargePeriodStart\" AS DATE) AS x_ChargeDate, "
-            f"$ingested_at AS x_IngestedAt, $export_version AS x_ExportVersion "
-            f"FROM {f.relation} WHERE {f.guard(read.days is not None)}"
-        )
+        sql = f"INSERT INTO {table} BY NAME " + rows_select(  # noqa: S608 (an identifier and SQL we built)
+            f, f.guard(read.days is not None), "$ingested_at", "$export_version")
         file_id = file_sha256(read.path)[:16]
         params = {
             **_read_params(f, read, start, end),
@@ -203,30 +104,33 @@ def insert_focus_export(
             "export_version": f"{f.version};sha256={file_id}",
         }
         n += _run_checked(con, f, sql, params, window)[0][0]
-    if n:
-        suffix_repeated_line_ids(con, table, start, end)
     return n
 
 
-def suffix_repeated_line_ids(con: duckdb.DuckDBPyConnection, table: str, start: date, end: date) -> int:
-    """Append `-<n>` to the n-th repeat of a focus_export x_LineId in the window (n from 1).
+def count_focus_export(
+    con: duckdb.DuckDBPyConnection, files: Sequence[str | ExportRead], start: date, end: date,
+    *, strict: frozenset[str] = STRICT,
+) -> int:
+    """The check pass of the partition build: every row of each file held to the checks the insert applies (a bad
+    row raises NormalizationError naming file, row and field), and the rows charged in [start, end) counted.
 
-    Repeats (one source row that gave several charges) are ordered by their values, column by column: the result
-    does not depend on the order rows come in (DuckDB's parallel insert need not keep it), only on the rows. Ids
-    rarely repeat, so only the repeated ones are ranked.
+    Only the columns the checks read are parsed; nothing is written.
     """
-    order = ", ".join(f'"{c}"' for c in ("x_ExportVersion", *TARGETS))
-    scope = (f"FROM {table} WHERE x_ChargeDate >= $start AND x_ChargeDate < $end "  # noqa: S608
-             f"AND x_SourceSystem = '{SOURCE}'")
-    return con.execute(f"""
-UPDATE {table} AS t SET x_LineId = t.x_LineId || '-' || CAST(r.n AS VARCHAR)
-FROM (
-    SELECT rid, n FROM (
-        SELECT rowid AS rid, row_number() OVER (PARTITION BY x_LineId ORDER BY {order}, rowid) - 1 AS n
-        {scope} AND x_LineId IN (SELECT x_LineId {scope} GROUP BY x_LineId HAVING count(*) > 1)
-    ) WHERE n > 0
-) AS r
-WHERE t.rowid = r.rid""", {"start": start, "end": end}).fetchall()[0][0]  # noqa: S608
+    window = _window(start, end)
+    n = 0
+    for read in map(as_read, files):
+        f = describe(con, read, strict=strict)
+        sql = f"SELECT count(*) FROM {f.relation} WHERE {f.guard(read.days is not None)}"  # noqa: S608
+        n += _run_checked(con, f, sql, _read_params(f, read, start, end), window)[0][0]
+    return n
+
+
+def _checked_defaults(defaults: Mapping[str, str] | None) -> dict[str, str]:
+    defaults = dict(defaults or {})
+    not_text = [c for c in defaults if TARGETS.get(c) != "VARCHAR"]
+    if not_text:
+        raise ValueError(f"defaults only apply to text columns of the contract, not {not_text}")
+    return defaults
 
 
 def read_focus_export(

@@ -32,6 +32,7 @@ from mlcost_pipeline.normalize.native_columns import (
     FALLBACK,
     Unhandled,
     canonical_numbers,
+    collection_paused,
     decimals,
     fields,
     line_ids,
@@ -125,12 +126,11 @@ def _frame(payloads: list, ingested_at: datetime) -> pl.DataFrame:
     if not n:
         return conform(pl.DataFrame(schema=POLARS_SCHEMA), SOURCE)
     only(payloads, dict)
-    import os
-    if os.environ.get("F_GROUP") == "1":
-        positions, firsts = dimension_groups(payloads)
-        dims = dimensions([payloads[i] for i in firsts])[positions]
-    else:
-        dims = dimensions(payloads)
+    # An export repeats a resource's dimension fields on each of its hours: each distinct set is mapped once.
+    positions, firsts = dimension_groups(payloads)
+    dims = dimensions([payloads[i] for i in firsts]) if len(firsts) < n else dimensions(payloads)
+    if len(firsts) < n:
+        dims = dims[positions]
     top = dict(zip(_MEASURES, fields(payloads, _MEASURES), strict=True))
     amount, unit, pricing_amount, pricing_unit = fields(
         nested(top["usage"]), ("amount", "unit", "amount_in_pricing_units", "pricing_unit")
@@ -207,6 +207,7 @@ def _mapped(frame: pl.DataFrame, ingested_at: datetime) -> pl.DataFrame:
 def columnar_frame(payloads: list, ingested_at: datetime) -> pl.DataFrame | None:
     """The conformed rows, or None when the batch holds a shape (or a bad row) for the per-record path."""
     try:
-        return _frame(payloads, ingested_at)
+        with collection_paused():
+            return _frame(payloads, ingested_at)
     except FALLBACK:
         return None

@@ -9,7 +9,7 @@ import duckdb
 
 from mlcost_pipeline.allocation.tables import ensure_allocation_tables
 from mlcost_pipeline.normalize import mlflow_records
-from mlcost_pipeline.normalize.focus_schema import create_table_sql as focus_ddl
+from mlcost_pipeline.warehouse.focus_view import ensure_focus_tables
 from mlcost_pipeline.warehouse.raw_landing import (
     FOCUS_MANIFEST_COLUMNS,
     FOCUS_MANIFEST_TABLE,
@@ -37,7 +37,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for name, sql_type in FOCUS_MANIFEST_COLUMNS:  # a warehouse written before a column was added
         con.execute(f'ALTER TABLE {FOCUS_MANIFEST_TABLE} ADD COLUMN IF NOT EXISTS "{name}" {sql_type}')
     con.execute(_ddl(FOCUS_QUALITY_TABLE, FOCUS_QUALITY_COLUMNS))
-    con.execute(focus_ddl("core.focus_costs"))
+    ensure_focus_tables(con)  # core.focus_api_costs, core.focus_export_reads, the view core.focus_costs
     ensure_allocation_tables(con)  # core.cost_cells, core.allocated_cells, the view core.allocated_costs
     con.execute(mlflow_records.ml_runs_create_table_sql("core.ml_runs"))
     con.execute(mlflow_records.ml_model_versions_create_table_sql("core.ml_model_versions"))

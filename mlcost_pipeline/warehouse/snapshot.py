@@ -1,9 +1,11 @@
 """The BI snapshot: a DuckDB file that BI tools read while the pipeline keeps writing the warehouse.
 
 What it holds: every table of the warehouse's `core` and `marts` schemas as they stand (not `raw`: provider-native
-JSON is for re-normalizing, not for dashboards), the stable views of schema `bi` (VIEWS below, documented in
-docs/bi.md; the wide KPI views of kpi_views.py, documented in docs/kpis.md), and `bi.snapshot_info` / `bi.snapshot_tables` (when it was published, after which run, rows and days
-per table).
+JSON is for re-normalizing, not for dashboards); `core.focus_costs` as the warehouse has it, a view over the copied
+API rows and the lake's export files (absolute paths: line items are read in place, never copied); the stable
+views of schema `bi` (VIEWS below, documented in docs/bi.md; the wide KPI views of kpi_views.py, documented in
+docs/kpis.md), and `bi.snapshot_info` / `bi.snapshot_tables` (when it was published, after which run, rows and
+days per table).
 
 How it is published: the copy is written to a new file next to the target while holding the warehouse's write
 lock, so it is the state between two writes, never half a run; it is then renamed over the old snapshot with
@@ -27,6 +29,8 @@ import duckdb
 
 from mlcost_pipeline.allocation.tables import copy_line_view
 from mlcost_pipeline.warehouse.connection import checked_identifier, write_connection
+from mlcost_pipeline.warehouse.focus_view import VIEW as FOCUS_VIEW
+from mlcost_pipeline.warehouse.focus_view import view_sql
 from mlcost_pipeline.warehouse.kpi_views import DASHBOARD_VIEWS, UNPUBLISHED_MARTS
 
 COPIED_SCHEMAS = ("core", "marts")
@@ -142,7 +146,8 @@ def publish_bi_snapshot(
         with write_connection(warehouse_path) as con:
             published_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
             tables = _copy_tables(con, staging)
-            views = _finish(staging, tables, published_at, warehouse_path.name, run_id)
+            focus = focus_view_sql(con)
+            views = _finish(staging, tables, published_at, warehouse_path.name, run_id, focus)
             _fsync(staging)
             size = staging.stat().st_size
             # A WAL left by someone who opened the old snapshot read-write would be replayed into the new file.
@@ -177,18 +182,32 @@ def _copy_tables(con: duckdb.DuckDBPyConnection, staging: Path) -> dict[str, int
     return counts
 
 
+def focus_view_sql(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The warehouse's core.focus_costs view text (None for a warehouse whose core.focus_costs is still a table)."""
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = 'core' AND table_name = 'focus_costs'"
+    ).fetchall()
+    return view_sql(con) if kind == [("VIEW",)] else None
+
+
 def _finish(
-    staging: Path, tables: dict[str, int], published_at: datetime, source: str, run_id: str | None
+    staging: Path, tables: dict[str, int], published_at: datetime, source: str, run_id: str | None,
+    focus: str | None = None,
 ) -> tuple[str, ...]:
     """Views and the snapshot's own description, written in the staging file itself (views bind to its tables).
 
     The file is attached under a fixed alias: opened directly, its catalog would be named after the file, and a
-    file called bi.duckdb would make `bi.<view>` ambiguous.
+    file called bi.duckdb would make `bi.<view>` ambiguous. core.focus_costs is the warehouse's view, over the
+    copied API rows and the same lake files (absolute paths): line items are never copied.
     """
     con = duckdb.connect(":memory:")
     try:
         con.execute("ATTACH $path AS bi_staging", {"path": str(staging)})
         con.execute("USE bi_staging")
+        if focus is not None:
+            con.execute(f"CREATE VIEW {FOCUS_VIEW} AS\n{focus}")
+            tables[FOCUS_VIEW] = con.execute(f"SELECT count(*) FROM {FOCUS_VIEW}").fetchall()[0][0]
         copy_line_view(con, tables)  # core.allocated_costs: a view over the copied cells, as in the warehouse
         con.execute(f"CREATE SCHEMA {VIEW_SCHEMA}")
         views = [*_fixed_views(con, tables), *_mart_views(con, tables), *_dashboard_views(con, tables)]

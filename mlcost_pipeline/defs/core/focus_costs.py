@@ -1,4 +1,8 @@
-"""core.focus_costs: every source normalized into one FOCUS 1.2 table, a window of UTC days at a time."""
+"""core.focus_costs: every source normalized into one FOCUS 1.2 relation, a window of UTC days at a time.
+
+The API sources' rows are stored (core.focus_api_costs); export files are checked and read in place by the view
+(warehouse/focus_view.py), never copied.
+"""
 
 import dagster as dg
 
@@ -43,7 +47,7 @@ def focus_costs(
     start, end = partition_window(context)
     with warehouse.writer() as con:
         n = write_focus_costs(con, start, end, strict=focus_export.strict_columns())
-        # A few rows for the UI, read back from the table: the FOCUS rows never pass through Python.
+        # A few rows for the UI, read through the view: the export rows never pass through Python.
         head = con.sql(
             'SELECT x_ChargeDate, ProviderName, ServiceName, SubAccountId, BillingCurrency, EffectiveCost, Tags '
             "FROM core.focus_costs WHERE x_ChargeDate >= $start AND x_ChargeDate < $end "

@@ -43,7 +43,7 @@ def _allocated(rows, run_rows, loaded):
     return lines, groups, cells
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(charges(), pools(), runs(), driver_rows)
 def test_cell_grain_allocation_agrees_with_line_grain(charge_rows, pool_list, run_rows, table_rows):
     loaded = _loaded(pool_list, table_rows)

@@ -586,9 +586,12 @@ WITH lines AS (
        AND (c.ChargePeriodStart IS NULL
             OR (c.ChargePeriodStart = l.ChargePeriodStart AND c.ChargePeriodEnd = l.ChargePeriodEnd))
 ), pieces AS (
-    SELECT lc.x_LineId, a.*,
-           (CAST(trunc(CASE a.cost_basis WHEN 'EffectiveCost' THEN lc.EffectiveCost WHEN 'BilledCost' THEN lc.BilledCost WHEN 'ListCost' THEN lc.ListCost ELSE lc.ContractedCost END) AS HUGEINT) * 1000000000000 + CAST((CASE a.cost_basis WHEN 'EffectiveCost' THEN lc.EffectiveCost WHEN 'BilledCost' THEN lc.BilledCost WHEN 'ListCost' THEN lc.ListCost ELSE lc.ContractedCost END - trunc(CASE a.cost_basis WHEN 'EffectiveCost' THEN lc.EffectiveCost WHEN 'BilledCost' THEN lc.BilledCost WHEN 'ListCost' THEN lc.ListCost ELSE lc.ContractedCost END)) * 1000000000000 AS HUGEINT)) AS _line_units
-    FROM line_cells AS lc JOIN core.allocated_cells AS a ON a.charge_date = lc.x_ChargeDate AND a.cid = lc.cid
+    SELECT *, (CAST(trunc(_line_amount) AS HUGEINT) * 1000000000000 + CAST((_line_amount - trunc(_line_amount)) * 1000000000000 AS HUGEINT)) AS _line_units
+    FROM (SELECT lc.x_LineId, a.*,
+                 CASE a.cost_basis WHEN 'EffectiveCost' THEN lc.EffectiveCost WHEN 'BilledCost' THEN lc.BilledCost
+                                   WHEN 'ListCost' THEN lc.ListCost ELSE lc.ContractedCost END AS _line_amount
+          FROM line_cells AS lc
+          JOIN core.allocated_cells AS a ON a.charge_date = lc.x_ChargeDate AND a.cid = lc.cid)
 ), converted AS (
     SELECT *, CASE WHEN fx_source = 'same' THEN _line_units ELSE sign(_line_units) * (_fx_q + CASE
                    WHEN 2 * _fx_r > _fx_d OR (2 * _fx_r = _fx_d AND _fx_q % 2 = 1) THEN 1 ELSE 0 END) END
